@@ -1,0 +1,1 @@
+"""Small wrappers over AWS APIs (clients, event publishing, WORM archive, secrets, metrics)."""

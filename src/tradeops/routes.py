@@ -1,0 +1,137 @@
+"""Routing as data: every function, queue, EventBridge rule and schedule, defined once.
+
+CDK (infra/) builds Lambda functions, SQS queues with DLQs, rules with their targets and schedules
+from these definitions; the embedded stack (tradeops.local) builds the same rules on moto with an
+SQS queue in front of every function target, and a local function runner + scheduler deliver them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SOURCE_PREFIX = "tradeops."
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue with its dead-letter queue (``<name>-dlq``)."""
+
+    name: str
+    visibility_timeout_s: int = 60
+    max_receive_count: int = 5
+    retention_days: int = 14
+    fifo: bool = False
+    doc: str = ""
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function whose code is ``functions/<name>/handler.py`` (callable ``handler``)."""
+
+    name: str
+    timeout_s: int = 30
+    memory_mb: int = 512
+    tables_read: tuple[str, ...] = ()
+    tables_write: tuple[str, ...] = ()
+    publishes_events: bool = False
+    reads_exchange_secret: bool = False
+    doc: str = ""
+
+    @property
+    def handler(self) -> str:
+        return "handler.handler"
+
+    @property
+    def queue_name(self) -> str:
+        """The queue the embedded stack puts in front of this function."""
+        return f"fn-{self.name}"
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """An EventBridge rule on the tradeops bus with exactly one target (a function or a queue)."""
+
+    name: str
+    pattern: dict[str, Any]
+    function: str | None = None
+    queue: str | None = None
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.function is None) == (self.queue is None):
+            raise ValueError(f"rule {self.name}: exactly one of function or queue must be set")
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A schedule (``rate(N minute[s])`` / ``rate(N second[s])`` locally; cron only in AWS) invoking a function."""
+
+    name: str
+    expression: str
+    function: str
+    input: dict[str, Any] = field(default_factory=dict)
+    doc: str = ""
+
+
+ALERT_SOURCE_EVENTS = (
+    "Risk Breach",
+    "Reconciliation Break",
+    "Market Data Degraded",
+    "Broker Connectivity Changed",
+    "Kill Switch Engaged",
+)
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        "alerts",
+        tables_read=("alerts",),
+        tables_write=("alerts", "idempotency"),
+        doc="Turns alarm state changes and risk/connectivity/reconciliation events into alert records.",
+    ),
+)
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("intents", visibility_timeout_s=30, doc="Trade intents for the gateway (any tradeops.* source)."),
+)
+
+RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(
+        "trade-intents",
+        {"source": [{"prefix": SOURCE_PREFIX}], "detail-type": ["Trade Intent"]},
+        queue="intents",
+        doc="Strategies publish intents with source tradeops.strategy; the gateway consumes the queue.",
+    ),
+    RuleSpec(
+        "alerts-from-events",
+        {"source": [{"prefix": SOURCE_PREFIX}], "detail-type": list(ALERT_SOURCE_EVENTS)},
+        function="alerts",
+    ),
+    RuleSpec(
+        "alerts-from-alarms",
+        {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]},
+        function="alerts",
+        doc="In AWS alarm state changes arrive on the default bus; infra forwards them to the tradeops bus.",
+    ),
+)
+
+SCHEDULES: tuple[ScheduleSpec, ...] = ()
+
+FUNCTIONS_BY_NAME: dict[str, FunctionSpec] = {f.name: f for f in FUNCTIONS}
+QUEUES_BY_NAME: dict[str, QueueSpec] = {q.name: q for q in QUEUES}
+
+
+def validate() -> None:
+    """Every rule and schedule must name a defined function or queue (checked by the unit tests)."""
+    for rule in RULES:
+        if rule.function and rule.function not in FUNCTIONS_BY_NAME:
+            raise ValueError(f"rule {rule.name} targets unknown function {rule.function}")
+        if rule.queue and rule.queue not in QUEUES_BY_NAME:
+            raise ValueError(f"rule {rule.name} targets unknown queue {rule.queue}")
+    for schedule in SCHEDULES:
+        if schedule.function not in FUNCTIONS_BY_NAME:
+            raise ValueError(f"schedule {schedule.name} targets unknown function {schedule.function}")

@@ -1,0 +1,1 @@
+"""Persistence: table definitions (shared with CDK and the embedded stack), pynamodb models, repositories."""
