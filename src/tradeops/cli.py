@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from tradeops.local.commands import up
+from tradeops.sim.commands import sim
 
 app = typer.Typer(
     name="tradeops",
@@ -10,6 +15,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("up")(up)
+app.command("sim")(sim)
 
 
 @app.command()
@@ -18,6 +25,24 @@ def version() -> None:
     from tradeops import __version__
 
     typer.echo(__version__)
+
+
+@app.command()
+def schemas(
+    out: Path = typer.Option(Path("schemas"), "--out", "-o", help="Directory for the JSON Schema files."),
+) -> None:
+    """Write the JSON Schema of every event (one file per detail-type) from the pydantic models."""
+    import json
+
+    from tradeops.domain.events import json_schemas
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for detail_type, schema in sorted(json_schemas().items()):
+        path = out / f"{detail_type.lower().replace(' ', '-')}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written += 1
+    typer.echo(f"wrote {written} schemas to {out}/")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The tradeops CDK app: stacks built from the routing, table and settings definitions in tradeops."""

@@ -1,0 +1,1 @@
+"""One CloudFormation stack per concern: network, data, security, observability, functions, gateway."""

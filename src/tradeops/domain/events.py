@@ -1,0 +1,376 @@
+"""Event schemas of the ``tradeops`` bus (DESIGN §4.2): pydantic models, registry, parsing, PutEvents entries.
+
+Every ``detail`` carries ``schema_version``, ``event_id``, ``occurred_at`` (aware UTC) and
+``correlation_id``. Money and quantities are ``DecimalStr``: a plain decimal string (or an int) on the
+wire, ``Decimal`` in Python; JSON floats are refused everywhere in a detail, including free-form
+objects. Unknown fields are refused. ``json_schemas()`` is what ``tradeops schemas`` writes.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from tradeops.domain.orders import Fill, Order, OrderState
+from tradeops.domain.values import OrderType, Severity, Side, TimeInForce, to_decimal
+
+__all__ = ["EVENT_TYPES", "EventDetail", "EventSchemaError", "Severity", "json_schemas", "parse_detail"]
+
+_DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
+_DECIMAL_RE = re.compile(_DECIMAL_PATTERN)
+_SOURCE_RE = re.compile(r"^tradeops\.[a-z0-9][a-z0-9_.-]*$")
+MAX_DETAIL_BYTES = 256 * 1024  # EventBridge's limit for a whole entry; the detail alone must fit in it
+
+
+def _exact_decimal(value: Any) -> Decimal:
+    if isinstance(value, float):
+        raise ValueError("floats are refused for money and quantities: send a decimal string")
+    if isinstance(value, str) and not _DECIMAL_RE.match(value):
+        raise ValueError(f"{value!r} is not a plain decimal string (e.g. '0.015')")
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError(f"expected a decimal string, got {type(value).__name__}")
+    return to_decimal(value)
+
+
+def _refuse_floats(value: Any, path: str = "") -> Any:
+    if isinstance(value, float):
+        raise ValueError(f"float at {path or 'top level'} refused: send numbers as decimal strings")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _refuse_floats(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _refuse_floats(item, f"{path}[{index}]")
+    return value
+
+
+DecimalStr = Annotated[
+    Decimal,
+    BeforeValidator(_exact_decimal),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": _DECIMAL_PATTERN}, {"type": "integer"}]}),
+]
+PositiveDecimal = Annotated[DecimalStr, Field(gt=0)]
+NonNegativeDecimal = Annotated[DecimalStr, Field(ge=0)]
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,128}$")]
+Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,20}/[A-Z0-9]{2,20}$")]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
+EpochMillis = Annotated[StrictInt, Field(ge=0)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_refuse_floats)]
+
+
+class EventSchemaError(ValueError):
+    """A detail that does not match its detail type's schema, or an unknown detail type."""
+
+    def __init__(
+        self, detail_type: str, fields: tuple[str, ...], correlation_id: str | None, problems: str
+    ) -> None:
+        where = f" (correlation_id={correlation_id})" if correlation_id else ""
+        super().__init__(f"invalid {detail_type!r} event{where}: {problems}")
+        self.detail_type = detail_type
+        self.fields = fields
+        self.correlation_id = correlation_id
+
+
+class EventDetail(BaseModel):
+    """The envelope fields every detail carries; subclasses set ``DETAIL_TYPE`` (Title Case)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    DETAIL_TYPE: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    schema_version: StrictInt = 1
+    event_id: Identifier = Field(default_factory=lambda: uuid.uuid4().hex)
+    occurred_at: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: Identifier
+
+    @field_validator("schema_version")
+    @classmethod
+    def _supported_version(cls, value: int) -> int:
+        if value != cls.SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {value} (supported: {cls.SCHEMA_VERSION})")
+        return value
+
+
+class TradeIntent(EventDetail):
+    """A strategy asks to trade; idempotent by ``intent_id``. A limit intent without TIF means GTC."""
+
+    DETAIL_TYPE: ClassVar[str] = "Trade Intent"
+
+    intent_id: Identifier
+    strategy: Identifier
+    symbol: Symbol
+    side: Side
+    type: Literal[OrderType.MARKET, OrderType.LIMIT]
+    quantity: PositiveDecimal
+    limit_price: PositiveDecimal | None = None
+    time_in_force: TimeInForce | None = None
+    stop_loss: PositiveDecimal | None = None
+    take_profit: PositiveDecimal | None = None
+    expires_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.type is OrderType.LIMIT) != (self.limit_price is not None):
+            raise ValueError("limit_price is required for a limit intent and forbidden for a market intent")
+        if self.type is OrderType.MARKET and self.time_in_force is not None:
+            raise ValueError("time_in_force is forbidden for a market intent")
+        # Prices a protective leg must lie below (buy) or above (sell): the entry, then the take-profit.
+        ladder = [p for p in (self.stop_loss, self.limit_price, self.take_profit) if p is not None]
+        ascending = ladder == sorted(ladder) and len(set(ladder)) == len(ladder)
+        descending = ladder == sorted(ladder, reverse=True) and len(set(ladder)) == len(ladder)
+        if not (ascending if self.side is Side.BUY else descending):
+            expected = (
+                "stop_loss < limit_price < take_profit"
+                if self.side is Side.BUY
+                else "stop_loss > ... > take_profit"
+            )
+            raise ValueError(
+                f"stop_loss/take_profit inconsistent with a {self.side.value}: expected {expected}"
+            )
+        if self.expires_at is not None and self.expires_at <= self.occurred_at:
+            raise ValueError("expires_at must be after occurred_at")
+        return self
+
+    @property
+    def effective_time_in_force(self) -> TimeInForce | None:
+        if self.type is OrderType.LIMIT:
+            return self.time_in_force or TimeInForce.GTC
+        return None
+
+
+class OrderUpdated(EventDetail):
+    """A snapshot of an order after a change (see ``tradeops.domain.orders.Order``)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Order Updated"
+
+    client_order_id: Identifier
+    intent_id: Identifier
+    strategy: Identifier
+    symbol: Symbol
+    side: Side
+    type: OrderType
+    quantity: PositiveDecimal
+    limit_price: PositiveDecimal | None
+    stop_price: PositiveDecimal | None = None
+    time_in_force: TimeInForce | None
+    state: OrderState
+    filled_quantity: NonNegativeDecimal
+    venue_filled_quantity: NonNegativeDecimal
+    avg_fill_price: PositiveDecimal | None
+    venue_order_id: str | None
+    created_at: EpochMillis
+    updated_at: EpochMillis
+    reason: str | None
+    trade_ids: tuple[str, ...]
+    version: Annotated[StrictInt, Field(ge=0)]
+
+    @classmethod
+    def from_order(cls, order: Order, *, correlation_id: str) -> OrderUpdated:
+        snapshot = order.to_dict()
+        snapshot["trade_ids"] = tuple(snapshot["trade_ids"])
+        return cls.model_validate({**snapshot, "correlation_id": correlation_id})
+
+    def to_order(self) -> Order:
+        return Order.from_dict(self.model_dump(mode="json", exclude=set(EventDetail.model_fields)))
+
+
+class OrderFilled(EventDetail):
+    """One venue trade of one of our orders (see ``tradeops.domain.orders.Fill``)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Order Filled"
+
+    client_order_id: Identifier
+    trade_id: Identifier
+    symbol: Symbol
+    side: Side
+    price: PositiveDecimal
+    quantity: PositiveDecimal
+    fee: DecimalStr
+    fee_asset: NonEmptyStr
+    ts: EpochMillis
+    is_maker: StrictBool
+
+    @classmethod
+    def from_fill(cls, fill: Fill, *, correlation_id: str) -> OrderFilled:
+        return cls.model_validate({**fill.to_dict(), "correlation_id": correlation_id})
+
+    def to_fill(self) -> Fill:
+        return Fill.from_dict(self.model_dump(mode="json", exclude=set(EventDetail.model_fields)))
+
+
+class OrderRejected(EventDetail):
+    """An intent or order refused by risk or by the venue; ``reason`` is a code, ``message`` for humans."""
+
+    DETAIL_TYPE: ClassVar[str] = "Order Rejected"
+
+    intent_id: Identifier
+    client_order_id: Identifier | None
+    reason: Identifier
+    message: str
+    limit: DecimalStr | None = None
+    value: DecimalStr | None = None
+
+
+class ControlChanged(EventDetail):
+    """A control-table key changed (trading state, strategy flags, limits); the gateway reloads it."""
+
+    DETAIL_TYPE: ClassVar[str] = "Control Changed"
+
+    key: NonEmptyStr
+    value: JsonObject
+    actor: NonEmptyStr
+    reason: NonEmptyStr
+
+
+class RiskBreach(EventDetail):
+    DETAIL_TYPE: ClassVar[str] = "Risk Breach"
+
+    rule: Identifier
+    symbol: Symbol | None
+    limit: DecimalStr
+    value: DecimalStr
+    severity: Severity
+    message: str
+
+
+class KillSwitchEngaged(EventDetail):
+    DETAIL_TYPE: ClassVar[str] = "Kill Switch Engaged"
+
+    reason: NonEmptyStr
+    actor: NonEmptyStr
+    flatten: StrictBool
+    cancelled_orders: Annotated[StrictInt, Field(ge=0)] | None = None
+
+
+class MarketDataCondition(StrEnum):
+    STALE = "stale"
+    DISCONNECTED = "disconnected"
+    CLOCK_SKEW = "clock_skew"
+    CROSSED_BOOK = "crossed_book"
+    RECOVERED = "recovered"
+
+
+class MarketDataDegraded(EventDetail):
+    DETAIL_TYPE: ClassVar[str] = "Market Data Degraded"
+
+    symbol: Symbol
+    feed: NonEmptyStr
+    condition: MarketDataCondition
+    staleness_ms: Annotated[StrictInt, Field(ge=0)] | None = None
+    severity: Severity
+
+
+class ConnectivityState(StrEnum):
+    CONNECTED = "connected"
+    DEGRADED = "degraded"
+    DISCONNECTED = "disconnected"
+
+
+class BrokerConnectivityChanged(EventDetail):
+    DETAIL_TYPE: ClassVar[str] = "Broker Connectivity Changed"
+
+    venue: NonEmptyStr
+    state: ConnectivityState
+    reason: str
+
+
+class ReconciliationBreak(EventDetail):
+    DETAIL_TYPE: ClassVar[str] = "Reconciliation Break"
+
+    break_id: Identifier
+    break_class: Identifier
+    symbol: Symbol | None
+    client_order_id: Identifier | None
+    evidence: JsonObject
+    proposed_action: NonEmptyStr
+    severity: Severity
+
+
+class SecretRotated(EventDetail):
+    DETAIL_TYPE: ClassVar[str] = "Secret Rotated"
+
+    secret_id: NonEmptyStr
+    version_id: NonEmptyStr
+
+
+EVENT_TYPES: dict[str, type[EventDetail]] = {
+    cls.DETAIL_TYPE: cls
+    for cls in (
+        TradeIntent,
+        OrderUpdated,
+        OrderFilled,
+        OrderRejected,
+        ControlChanged,
+        RiskBreach,
+        KillSwitchEngaged,
+        MarketDataDegraded,
+        BrokerConnectivityChanged,
+        ReconciliationBreak,
+        SecretRotated,
+    )
+}
+
+
+def parse_detail(detail_type: str, detail: Mapping[str, Any]) -> EventDetail:
+    """Validate a detail against its detail type; raises ``EventSchemaError`` naming what is wrong."""
+    raw_correlation = detail.get("correlation_id") if isinstance(detail, Mapping) else None
+    correlation_id = raw_correlation if isinstance(raw_correlation, str) else None
+    model = EVENT_TYPES.get(detail_type)
+    if model is None:
+        known = ", ".join(sorted(EVENT_TYPES))
+        raise EventSchemaError(detail_type, (), correlation_id, f"unknown detail type (known: {known})")
+    try:
+        return model.model_validate(detail)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        fields = tuple(dict.fromkeys(".".join(str(part) for part in e["loc"]) or "(event)" for e in errors))
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(event)'}: {e['msg']}" for e in errors)
+        raise EventSchemaError(detail_type, fields, correlation_id, problems) from exc
+
+
+def to_entry(event: EventDetail, source: str, bus: str) -> dict[str, str]:
+    """A PutEvents entry for ``event``: Decimals serialize as strings, datetimes as ISO 8601 UTC."""
+    if not _SOURCE_RE.match(source):
+        raise ValueError(f"event source {source!r} must look like 'tradeops.<component>'")
+    if not bus:
+        raise ValueError("event bus name is empty")
+    detail = event.model_dump_json()
+    if len(detail.encode("utf-8")) > MAX_DETAIL_BYTES:
+        raise ValueError(f"{event.DETAIL_TYPE} detail exceeds EventBridge's {MAX_DETAIL_BYTES} bytes")
+    return {"Source": source, "DetailType": event.DETAIL_TYPE, "Detail": detail, "EventBusName": bus}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema (draft 2020-12) of every event detail, keyed by detail type."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for detail_type, model in EVENT_TYPES.items():
+        schema = model.model_json_schema(mode="validation")
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["x-detail-type"] = detail_type
+        schemas[detail_type] = schema
+    return schemas

@@ -1,0 +1,56 @@
+"""cdk-nag AwsSolutions: zero findings, and every acknowledgment is a reviewed, reasoned exception."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+from infra.app import build_app
+
+from .conftest import SKIP_BUNDLING, Synth
+from .test_platform import PAGING
+
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+ACKNOWLEDGED = {
+    ("TradeopsSecurity/ExchangeSecret", "AwsSolutions-SMG4"),
+    ("TradeopsFunctions/EventsDlq", "AwsSolutions-SQS3"),
+    ("TradeopsGateway/Task", "AwsSolutions-ECS2"),
+    ("TradeopsGateway/Task/ExecutionRole", "AwsSolutions-IAM5[Resource::*]"),
+}
+PER_FUNCTION = {"AwsSolutions-SQS3": "Failures", "AwsSolutions-L1": "Function"}
+
+
+def _findings(app: App) -> list[str]:
+    report = AwsSolutionsChecks().validate_scope(app)
+    return [
+        f"{v.rule_name} at {[r.construct_path for r in v.violating_resources]}: {v.description}"
+        for v in report.violations
+    ]
+
+
+def test_no_cdk_nag_findings(synth: Synth) -> None:
+    assert _findings(synth.app) == []
+
+
+def test_no_cdk_nag_findings_with_paging_configured() -> None:
+    assert _findings(build_app({**SKIP_BUNDLING, **PAGING}, nag=False)) == []
+
+
+def test_acknowledgments_are_the_reviewed_ones_and_give_reasons(synth: Synth) -> None:
+    found: set[tuple[str, str]] = set()
+    for construct in synth.app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type != Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                continue
+            for key, reason in entry.data.items():
+                rule = key.removeprefix("Annotation::")
+                if rule.startswith("AwsSolutions-"):
+                    assert len(reason) > 60, f"{construct.node.path} {rule}: give a specific reason"
+                    found.add((construct.node.path, rule))
+    functions = {path for path, _ in found if path.endswith("/Function")}
+    expected = set(ACKNOWLEDGED)
+    for function_path in functions:
+        base = function_path.rsplit("/", 1)[0]
+        expected |= {(f"{base}/{child}", rule) for rule, child in PER_FUNCTION.items()}
+    assert functions and found == expected

@@ -1,0 +1,95 @@
+"""endpoints.json: its content, atomic writes, and settings passed to children as TRADEOPS_* variables."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from tradeops.config import Settings
+from tradeops.local.endpoints import build_endpoints, read_endpoints, settings_env, write_endpoints
+from tradeops.local.provision import CognitoResources, DemoUser, ProvisionedResources
+
+COGNITO = CognitoResources(
+    user_pool_id="us-east-1_abc",
+    client_id="client",
+    jwks_url="http://127.0.0.1:4700/us-east-1_abc/.well-known/jwks.json",
+    issuer="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc",
+)
+RESOURCES = ProvisionedResources(
+    account_id="123456789012",
+    bus_name="tradeops",
+    bus_arn="arn:aws:events:us-east-1:123456789012:event-bus/tradeops",
+    tables={"journal": "tradeops-journal"},
+    buckets={"worm": "w", "reports": "r"},
+    queues={"intents": "http://127.0.0.1:4700/123456789012/tradeops-intents"},
+    secret_id="tradeops/exchange/binance",
+    alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:tradeops-alarms",
+    cognito=COGNITO,
+    demo_users=(DemoUser("trader@tradeops.example", "pw-Aa1-xxxxxxxx", ("trader",)),),
+)
+SETTINGS = Settings(aws_endpoint_url="http://127.0.0.1:4700")
+
+
+def test_document_has_every_key_and_no_placeholders() -> None:
+    document = build_endpoints(SETTINGS, RESOURCES)
+    assert set(document) == {
+        "aws",
+        "region",
+        "account_id",
+        "bus_name",
+        "tables",
+        "buckets",
+        "queues",
+        "secret_id",
+        "alarm_topic_arn",
+        "cognito",
+        "demo_users",
+    }
+    assert document["aws"] == "http://127.0.0.1:4700"
+    assert document["cognito"] == {
+        "user_pool_id": "us-east-1_abc",
+        "client_id": "client",
+        "jwks_url": COGNITO.jwks_url,
+        "issuer": COGNITO.issuer,
+    }
+    assert document["demo_users"] == [
+        {"username": "trader@tradeops.example", "password": "pw-Aa1-xxxxxxxx", "groups": ["trader"]}
+    ]
+
+
+def test_extra_processes_add_their_keys() -> None:
+    assert build_endpoints(SETTINGS, RESOURCES, sim="http://127.0.0.1:4701")["sim"] == "http://127.0.0.1:4701"
+
+
+def test_needs_the_moto_url() -> None:
+    with pytest.raises(ValueError, match="moto URL"):
+        build_endpoints(Settings(), RESOURCES)
+
+
+def test_write_is_atomic_private_and_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "endpoints.json"
+    write_endpoints(path, {"aws": "one"})
+    write_endpoints(path, {"aws": "two"})
+    assert read_endpoints(path) == {"aws": "two"}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["endpoints.json"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    path = tmp_path / "endpoints.json"
+    write_endpoints(path, {"aws": "one"})
+    with pytest.raises(TypeError):
+        write_endpoints(path, {"aws": object()})
+    assert read_endpoints(path) == {"aws": "one"}
+    assert [p.name for p in tmp_path.iterdir()] == ["endpoints.json"]
+
+
+def test_settings_round_trip_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(aws_endpoint_url="http://127.0.0.1:4700", bus_name="bus-x", table_prefix="p-")
+    env = settings_env(settings)
+    assert env["TRADEOPS_AWS_ENDPOINT_URL"] == "http://127.0.0.1:4700"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == settings
