@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from constructs import Construct
+
 from tradeops.config import Settings
 
 NAMES = Settings.model_construct()

@@ -13,7 +13,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
 
-from tradeops.config import Settings  # noqa: E402
+from tradeops.config import Settings
 
 
 @pytest.fixture(scope="session")

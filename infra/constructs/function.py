@@ -17,8 +17,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-
 from constructs import Construct
+
 from infra.bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code
 from infra.constructs.queues import dead_letter_alarm, page_on, secure_queue
 from tradeops.routes import FunctionSpec

@@ -11,7 +11,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-
 from constructs import Construct
 
 MAX_RETENTION = Duration.days(14)

@@ -20,8 +20,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-
 from constructs import Construct
+
 from infra.context import NAMES, construct_name
 from tradeops.store.tables import TABLES, AttrType, Key, TableSpec
 

@@ -22,8 +22,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-
 from constructs import Construct
+
 from infra.constructs.access import grant_secret_read, grant_tables
 from infra.constructs.function import TradeopsFunction
 from infra.constructs.patterns import event_pattern

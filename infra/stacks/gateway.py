@@ -26,8 +26,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
-
 from constructs import Construct
+
 from infra.bundling import ROOT
 from infra.constructs.access import grant_secret_read, grant_tables
 from infra.constructs.queues import page_on

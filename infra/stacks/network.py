@@ -13,7 +13,6 @@ from typing import Any
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
-
 from constructs import Construct
 
 VPC_CIDR = "10.40.0.0/16"

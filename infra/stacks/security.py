@@ -14,8 +14,8 @@ from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
-
 from constructs import Construct
+
 from infra.context import NAMES
 from tradeops.local.provision import ROLES
 

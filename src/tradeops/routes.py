@@ -69,7 +69,7 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """A schedule (``rate(N minute[s])`` / ``rate(N second[s])`` locally; cron only in AWS) invoking a function."""
+    """A schedule invoking a function: ``rate(N minute|minutes|hour|hours|day|days)``; cron in AWS only."""
 
     name: str
     expression: str
@@ -96,7 +96,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec("intents", visibility_timeout_s=30, doc="Trade intents for the gateway (any tradeops.* source)."),
+    QueueSpec(
+        "intents", visibility_timeout_s=30, doc="Trade intents for the gateway (any tradeops.* source)."
+    ),
 )
 
 RULES: tuple[RuleSpec, ...] = (

@@ -15,9 +15,8 @@ _RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeo
 
 @lru_cache(maxsize=64)
 def _client(service: str, region: str, endpoint_url: str | None) -> Any:
-    return boto3.session.Session().client(
-        service, region_name=region, endpoint_url=endpoint_url, config=_RETRIES
-    )
+    session: Any = boto3.session.Session()
+    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=_RETRIES)
 
 
 def client(service: str, settings: Settings) -> Any:
