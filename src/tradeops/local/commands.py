@@ -33,6 +33,7 @@ def up(
             help="Seconds before a failed function event is retried (default: the queue's visibility)."
         ),
     ] = None,
+    sim_seed: Annotated[int, typer.Option(help="Seed of the exchange simulator's market model.")] = 7,
 ) -> None:
     """Run the whole platform locally (moto as AWS) until Ctrl-C; prints the endpoints and demo logins."""
     from tradeops.local.up import UpOptions, run_up
@@ -45,6 +46,7 @@ def up(
         worm_retention_days=worm_retention_days,
         demo_password=demo_password,
         retry_delay_s=retry_delay_s,
+        sim_seed=sim_seed,
     )
     raise typer.Exit(run_up(options))
 

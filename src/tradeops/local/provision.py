@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,7 @@ def provision(
     rules: Sequence[RuleSpec] = RULES,
     worm_retention_days: int = WORM_RETENTION_DAYS,
     demo_password: str | None = None,
+    exchange_key: Mapping[str, str] | None = None,
 ) -> ProvisionedResources:
     """Create (or find) every resource on ``settings.aws_endpoint_url``; safe to call again."""
     from tradeops.aws.clients import client
@@ -103,7 +104,7 @@ def provision(
     bus_arn = _event_bus(settings)
     queue_urls, queue_arns = _queues(settings, (*queues, *function_queues(functions)))
     rule_targets = _rules(settings, rules, queue_urls, queue_arns, functions)
-    secret_arn = _secret(settings)
+    secret_arn = _secret(settings, exchange_key)
     topic_arn: str = client("sns", settings).create_topic(Name=settings.alarm_topic_name)["TopicArn"]
     cognito, users = _cognito(settings, demo_password)
     return ProvisionedResources(
@@ -255,15 +256,20 @@ def _rules(
     return targets
 
 
-def _secret(settings: Settings) -> str:
+def random_exchange_key() -> dict[str, str]:
+    """A fresh ``{"apiKey", "secret"}`` pair (the simulator accepts any key it is told about)."""
+    return {
+        "apiKey": "".join(secrets.choice(_ALNUM) for _ in range(64)),
+        "secret": "".join(secrets.choice(_ALNUM) for _ in range(64)),
+    }
+
+
+def _secret(settings: Settings, exchange_key: Mapping[str, str] | None) -> str:
     """The exchange-key secret; an existing secret is kept (its keys may have been rotated)."""
     from tradeops.aws.clients import client
 
     sm = client("secretsmanager", settings)
-    value = {
-        "apiKey": "".join(secrets.choice(_ALNUM) for _ in range(64)),
-        "secret": "".join(secrets.choice(_ALNUM) for _ in range(64)),
-    }
+    value = dict(exchange_key) if exchange_key is not None else random_exchange_key()
     sid = settings.exchange_secret_id
     _exists(lambda: sm.create_secret(Name=sid, SecretString=json.dumps(value)), "ResourceExistsException")
     arn: str = sm.describe_secret(SecretId=sid)["ARN"]

@@ -32,12 +32,18 @@ from tradeops.local.endpoints import (
     settings_env,
     write_endpoints,
 )
-from tradeops.local.provision import WORM_RETENTION_DAYS, ProvisionedResources, provision, random_password
+from tradeops.local.provision import (
+    WORM_RETENTION_DAYS,
+    ProvisionedResources,
+    provision,
+    random_exchange_key,
+    random_password,
+)
 from tradeops.local.supervisor import ChildFailed, ChildSpec, Supervisor, print_table
 from tradeops.routes import FUNCTIONS, FunctionSpec
 
 DEFAULT_PORT_BASE = 4700
-PORT_SLOTS: dict[str, int] = {"aws": 0}
+PORT_SLOTS: dict[str, int] = {"aws": 0, "sim": 1, "sim_md": 2}
 """Port of each listening process = ``port_base + slot`` (or a free port when ``port_base`` is 0)."""
 REQUIRED_MODULES = (
     "boto3",
@@ -64,6 +70,7 @@ class UpOptions:
     worm_retention_days: int = WORM_RETENTION_DAYS
     demo_password: str | None = None
     retry_delay_s: int | None = None
+    sim_seed: int = 7
 
 
 def check_host(host: str) -> None:
@@ -154,6 +161,10 @@ class _Stack:
         self.options = options
         self.ports = ports
         self.aws_url = f"http://{options.host}:{ports['aws']}"
+        self.sim_url = f"http://{options.host}:{ports['sim']}"
+        self.sim_md_url = f"http://{options.host}:{ports['sim_md']}"
+        self.exchange_key = random_exchange_key()
+        """The simulator's API key: stored in the exchange-key secret, given to the simulator by env."""
         self.settings = Settings().model_copy(update={"aws_endpoint_url": self.aws_url})
         self.demo_password = options.demo_password or random_password()
         self.endpoints_path = options.state_dir / ENDPOINTS_FILE
@@ -168,6 +179,7 @@ class _Stack:
             self.settings,
             worm_retention_days=self.options.worm_retention_days,
             demo_password=self.demo_password,
+            exchange_key=self.exchange_key,
         )
         if self.started:
             self.write_endpoints()
@@ -175,6 +187,8 @@ class _Stack:
     def endpoints(self) -> dict[str, Any]:
         assert self.resources is not None
         published = self.supervisor.endpoints() if self.supervisor else {}
+        if "sim" in published:
+            published["sim_md"] = self.sim_md_url
         return build_endpoints(self.settings, self.resources, supervisor_pid=os.getpid(), **published)
 
     def write_endpoints(self) -> None:
@@ -227,6 +241,22 @@ def _register_children(supervisor: Supervisor, stack: _Stack) -> None:
     supervisor.register(
         ChildSpec("runner", runner_argv, env=stack.child_env(), ready=runner_ready, ready_timeout_s=60)
     )
+    sim_argv = [python, "-m", "tradeops.sim", "--host", opts.host, "--seed", str(opts.sim_seed)]
+    sim_argv += ["--port", str(stack.ports["sim"]), "--md-port", str(stack.ports["sim_md"])]
+    sim_env = {
+        "TRADEOPS_SIM_API_KEY": stack.exchange_key["apiKey"],
+        "TRADEOPS_SIM_API_SECRET": stack.exchange_key["secret"],
+    }
+    supervisor.register(
+        ChildSpec(
+            "sim",
+            sim_argv,
+            env=sim_env,
+            ready=f"{stack.sim_url}/api/v3/ping",
+            url=stack.sim_url,
+            endpoint="sim",
+        )
+    )
 
 
 def _print_summary(stack: _Stack, out: IO[str] | None) -> None:
@@ -239,6 +269,7 @@ def _print_summary(stack: _Stack, out: IO[str] | None) -> None:
         endpoints.add_row(key, str(document[key]))
     endpoints.add_row("cognito user pool", document["cognito"]["user_pool_id"])
     endpoints.add_row("cognito client id", document["cognito"]["client_id"])
+    endpoints.add_row("exchange simulator", f"{document['sim']}/api/v3  (backup feed {document['sim_md']})")
     endpoints.add_row("endpoints file", str(stack.endpoints_path))
     logins = Table(title="demo logins", title_justify="left")
     for column in ("username", "password", "groups"):

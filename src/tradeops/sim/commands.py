@@ -55,8 +55,14 @@ def sim(
     balance: Annotated[
         list[str] | None, typer.Option(help="Initial balance of every new key, ASSET=AMOUNT (repeatable).")
     ] = None,
-    api_key: Annotated[str | None, typer.Option(help="API key to create (generated if absent).")] = None,
-    api_secret: Annotated[str | None, typer.Option(help="Its secret (generated if absent).")] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="TRADEOPS_SIM_API_KEY", help="API key to create (generated if absent)."),
+    ] = None,
+    api_secret: Annotated[
+        str | None,
+        typer.Option(envvar="TRADEOPS_SIM_API_SECRET", help="Its secret (generated and printed if absent)."),
+    ] = None,
     tick_ms: Annotated[int, typer.Option(help="Market model step in milliseconds.")] = 50,
     trades_per_step: Annotated[int, typer.Option(help="Background trades per symbol per step.")] = 1,
 ) -> None:
@@ -68,7 +74,7 @@ def sim(
     key = api_key or secrets.token_hex(16)
     secret = api_secret or secrets.token_hex(32)
     try:
-        asyncio.run(_serve(config, host, port, md_port, key, secret))
+        asyncio.run(_serve(config, host, port, md_port, key, secret, show_secret=api_secret is None))
     except KeyboardInterrupt:
         pass
     except (OSError, ValueError) as exc:
@@ -76,7 +82,10 @@ def sim(
         raise typer.Exit(1) from None
 
 
-async def _serve(config: SimConfig, host: str, port: int, md_port: int, key: str, secret: str) -> None:
+async def _serve(
+    config: SimConfig, host: str, port: int, md_port: int, key: str, secret: str, *, show_secret: bool
+) -> None:
+    """Serve until SIGINT/SIGTERM. A secret given by the caller is never printed (it is not ours to show)."""
     import asyncio
     import signal
 
@@ -97,9 +106,11 @@ async def _serve(config: SimConfig, host: str, port: int, md_port: int, key: str
         typer.echo(f"  market data {running.md_url.replace('http://', 'ws://', 1)}/ws  (backup feed)")
         typer.echo(f"  admin       {running.admin_url}/state")
         typer.echo(f"  api key     {key}")
-        typer.echo(f"  api secret  {secret}")
-        ready = {"url": running.url, "md_url": running.md_url, "admin_url": running.admin_url}
-        typer.echo(READY_PREFIX + json.dumps({**ready, "api_key": key, "api_secret": secret}))
+        ready = {"url": running.url, "md_url": running.md_url, "admin_url": running.admin_url, "api_key": key}
+        if show_secret:
+            typer.echo(f"  api secret  {secret}")
+            ready["api_secret"] = secret
+        typer.echo(READY_PREFIX + json.dumps(ready))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -84,6 +85,26 @@ def _client(endpoints: dict[str, Any], service: str) -> Any:
     )
 
 
+def assert_simulator_trades_with_the_stored_key(endpoints: dict[str, Any]) -> None:
+    """The simulator is up on both ports and accepts a signed order with the key in the exchange secret."""
+    from tradeops.venue.sim_exchange import make_ccxt_exchange
+
+    assert endpoints["sim"] != endpoints["sim_md"]
+    secret = _client(endpoints, "secretsmanager").get_secret_value(SecretId=endpoints["secret_id"])
+    key = json.loads(secret["SecretString"])
+
+    async def trade() -> dict[str, Any]:
+        exchange = make_ccxt_exchange(endpoints["sim"], key["apiKey"], key["secret"])
+        try:
+            order: dict[str, Any] = await exchange.create_order("BTC/USDT", "market", "buy", 0.001)
+            return order
+        finally:
+            await exchange.close()
+
+    order = asyncio.run(trade())
+    assert order["status"] == "closed" and order["filled"] == 0.001
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_up_serves_events_and_logins_then_stops_clean_on_a_signal(
     stack: tuple[subprocess.Popen[str], dict[str, Any]], tmp_path: Path, stop_signal: signal.Signals
@@ -91,8 +112,9 @@ def test_up_serves_events_and_logins_then_stops_clean_on_a_signal(
     proc, endpoints = stack
     assert set(endpoints) >= {"aws", "region", "bus_name", "tables", "buckets", "queues", "secret_id"}
     assert set(endpoints) >= {"alarm_topic_arn", "cognito", "demo_users"}
-    assert not set(endpoints) & {"sim", "api", "ui", "gateway_health"}  # those processes do not exist yet
-    assert len(session_members(proc.pid)) == 3  # up, moto, runner
+    assert not set(endpoints) & {"api", "ui", "gateway_health"}  # those processes do not exist yet
+    assert len(session_members(proc.pid)) == 4  # up, moto, runner, simulator
+    assert_simulator_trades_with_the_stored_key(endpoints)
 
     _client(endpoints, "events").put_events(
         Entries=[
@@ -139,7 +161,7 @@ def test_a_crashed_child_is_restarted_and_sigkill_of_up_leaves_no_orphans(
     restarted = _wait_for(lambda: ready.exists() and json.loads(ready.read_text())["pid"] != runner, 30)
     assert restarted, "the runner was not restarted"
     children = [p for p in session_members(proc.pid) if p != proc.pid]
-    assert len(children) == 2 and runner not in children
+    assert len(children) == 3 and runner not in children
 
     os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up: the children must notice on their own
     proc.wait(timeout=10)
