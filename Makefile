@@ -16,6 +16,7 @@ VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 PYTEST := $(RUN) pytest
 CDK_CLI := aws-cdk@2.1148.x
+TEST_DIRS := $(wildcard tests/unit tests/integration tests/infra tests/drills)
 
 .PHONY: help
 help: ## list the targets
@@ -44,7 +45,7 @@ lint: install ## ruff + mypy on src/
 
 .PHONY: test
 test: install lint ## lint, unit, integration, infra and drill tests
-	$(PYTEST) -n 2 --dist loadgroup tests/unit tests/integration tests/infra tests/drills
+	$(PYTEST) -n 2 --dist loadgroup $(TEST_DIRS)
 
 .PHONY: bench
 bench: install ## benchmarks: ratios against baselines measured in the same run
