@@ -17,7 +17,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.context import NAMES
-from tradeops.local.provision import ROLES
+from tradeops.domain.roles import ROLES
 
 
 class SecurityStack(Stack):

@@ -11,7 +11,7 @@ from infra.app import cdk_json_context
 from infra.context import NAMES, DeployContext
 from infra.stacks.observability import ObservabilityStack
 
-from tradeops.local.provision import ROLES
+from tradeops.domain.roles import ROLES
 
 from .conftest import Synth
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tradeops.config import Settings
+from tradeops.domain.roles import ROLES
 from tradeops.routes import FUNCTIONS, QUEUES, RULES, FunctionSpec, QueueSpec, RuleSpec
 from tradeops.store.tables import TABLES, TableSpec
 
 WORM_RETENTION_DAYS = 2555
-ROLES = ("viewer", "trader", "risk", "admin", "auditor")
 DEMO_DOMAIN = "tradeops.example"
 DEMO_USERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("viewer", ("viewer",)),

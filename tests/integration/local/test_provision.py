@@ -11,7 +11,8 @@ import pytest
 
 from tradeops.aws.clients import client
 from tradeops.config import Settings
-from tradeops.local.provision import DEMO_USERS, ROLES, ProvisionedResources, provision
+from tradeops.domain.roles import ROLES
+from tradeops.local.provision import DEMO_USERS, ProvisionedResources, provision
 from tradeops.routes import FUNCTIONS, FUNCTIONS_BY_NAME, QUEUES, RULES
 from tradeops.store.tables import TABLES
 
