@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, ClassVar
 
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
@@ -18,6 +17,7 @@ from pynamodb.exceptions import PutError
 from pynamodb.expressions.condition import Condition
 
 from tradeops.config import Settings
+from tradeops.domain.control import TradingState
 from tradeops.store.base import (
     DecimalAttribute,
     IntAttribute,
@@ -32,13 +32,6 @@ from tradeops.store.tables import CONTROL, TableSpec
 
 TRADING_KEY = "trading"
 STRATEGY_PREFIX = "strategy#"
-
-
-class TradingState(StrEnum):
-    ACTIVE = "ACTIVE"
-    REDUCE_ONLY = "REDUCE_ONLY"
-    HALTED = "HALTED"
-    """Kill switch engaged: no new orders; resuming needs a four-eyes proposal."""
 
 
 @dataclass(frozen=True)

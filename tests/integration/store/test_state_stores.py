@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from tradeops.config import Settings
+from tradeops.domain.control import TradingState
 from tradeops.store.balances import BalanceRecord, BalanceStore
 from tradeops.store.base import StaleWrite
-from tradeops.store.control import ControlStore, TradingState
+from tradeops.store.control import ControlStore
 from tradeops.store.positions import PositionRecord, PositionStore
 from tradeops.store.snapshots import SnapshotRecord, SnapshotStore
 
