@@ -1,0 +1,1 @@
+"""The gateway's engine: market data (redundant feeds, quality, arbitration), exchange clock, and more."""
