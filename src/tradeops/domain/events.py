@@ -272,6 +272,12 @@ class MarketDataCondition(StrEnum):
     DISCONNECTED = "disconnected"
     CLOCK_SKEW = "clock_skew"
     CROSSED_BOOK = "crossed_book"
+    DIVERGENCE = "divergence"
+    """Primary and backup mids disagree beyond the threshold."""
+    SEQUENCE_GAP = "sequence_gap"
+    """A depth update sequence gap: the book is being resynchronised from a snapshot."""
+    REST_FALLBACK = "rest_fallback"
+    """Both sockets are stale; the view is fed by REST polling (never good enough to open exposure)."""
     RECOVERED = "recovered"
 
 

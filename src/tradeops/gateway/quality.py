@@ -67,15 +67,14 @@ class Issue(StrEnum):
     DEPTH_GAP = "depth_gap"
 
 
-# The event schema has no members for divergence or gaps yet; the nearest one is used and the event's
-# ``feed`` names the precise issue ("primary:depth_gap").
+# Each issue has its own event condition; the event's ``feed`` also names the feed ("primary:depth_gap").
 _CONDITION: dict[Issue, MarketDataCondition] = {
     Issue.STALE: MarketDataCondition.STALE,
     Issue.DISCONNECTED: MarketDataCondition.DISCONNECTED,
-    Issue.REST_FALLBACK: MarketDataCondition.STALE,
+    Issue.REST_FALLBACK: MarketDataCondition.REST_FALLBACK,
     Issue.CROSSED_BOOK: MarketDataCondition.CROSSED_BOOK,
-    Issue.DIVERGENCE: MarketDataCondition.CROSSED_BOOK,
-    Issue.DEPTH_GAP: MarketDataCondition.STALE,
+    Issue.DIVERGENCE: MarketDataCondition.DIVERGENCE,
+    Issue.DEPTH_GAP: MarketDataCondition.SEQUENCE_GAP,
 }
 _SEVERITY = {FeedQuality.OK: Severity.INFO, FeedQuality.DEGRADED: Severity.WARNING}
 

@@ -136,7 +136,7 @@ def test_rest_fallback_is_degraded_never_ok_and_not_for_opening() -> None:
     assert q.needs_rest(S, now)
     q.on_message(S, Feed.REST, now - 20, now, bid=BID, ask=ASK)
     events = q.evaluate(S, now)
-    assert ("active=rest:rest_fallback", MarketDataCondition.STALE) in conditions(events)
+    assert ("active=rest:rest_fallback", MarketDataCondition.REST_FALLBACK) in conditions(events)
     view = q.view(S, now)
     assert view.quality is FeedQuality.DEGRADED and view.source is Feed.REST and view.mid is not None
     assert not view.tradeable_for_opening
@@ -165,7 +165,9 @@ def test_divergence_above_threshold_degrades() -> None:
     q.on_message(S, Feed.BACKUP, T0 + 99, T0 + 110, bid=BID * Decimal("1.006"), ask=ASK * Decimal("1.006"))
     events = q.evaluate(S, T0 + 110)
     assert q.view(S, T0 + 110).issues == {Issue.DIVERGENCE}
-    assert [e.feed for e in events] == ["active=primary:divergence"]
+    assert [(e.feed, e.condition) for e in events] == [
+        ("active=primary:divergence", MarketDataCondition.DIVERGENCE)
+    ]
 
 
 def test_depth_gap_degrades_until_the_book_is_resynced() -> None:
@@ -175,7 +177,10 @@ def test_depth_gap_degrades_until_the_book_is_resynced() -> None:
     q.on_depth_gap(S, Feed.PRIMARY)
     q.on_message(S, Feed.PRIMARY, T0 + 150, T0 + 150)  # a ticker, not a resynced book
     events = q.evaluate(S, T0 + 150)
-    assert q.quality(S) is FeedQuality.DEGRADED and [e.feed for e in events] == ["active=primary:depth_gap"]
+    assert q.quality(S) is FeedQuality.DEGRADED
+    assert [(e.feed, e.condition) for e in events] == [
+        ("active=primary:depth_gap", MarketDataCondition.SEQUENCE_GAP)
+    ]
     assert q.resyncs(S, Feed.PRIMARY) == 1
     q.on_message(S, Feed.PRIMARY, T0 + 160, T0 + 160, bid=BID, ask=ASK, depth_synced=True)
     assert conditions(q.evaluate(S, T0 + 160)) == [("active=primary", MarketDataCondition.RECOVERED)]
