@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tradeops.local.child import stop_event
     from tradeops.local.scheduler import Scheduler
+    from tradeops.local.streams import StreamPoller
     from tradeops.observability import configure_process_logging
 
     stop = stop_event()
@@ -227,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     threads = runner.start(stop)
     threads.append(threading.Thread(target=scheduler.run, args=(stop,), name="scheduler", daemon=True))
     threads[-1].start()
+    # Functions with a stream_table also get their table's DynamoDB stream (as a Lambda event source).
+    streams = StreamPoller(settings, HandlerLoader(args.functions_dir).load, account_id=runner.account_id)
+    threads.append(streams.start(stop))
     if args.ready_file:
         args.ready_file.parent.mkdir(parents=True, exist_ok=True)
         args.ready_file.write_text(json.dumps({"pid": os.getpid(), "functions": [f.name for f in FUNCTIONS]}))
