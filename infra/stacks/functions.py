@@ -25,9 +25,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.access import grant_secret_read, grant_tables
+from infra.constructs.archive import add_stream_source, grant_worm_write
 from infra.constructs.function import TradeopsFunction
 from infra.constructs.patterns import event_pattern
 from infra.constructs.queues import dead_letter_alarm, secure_queue
+from infra.constructs.rotation import ExchangeKeyRotation
 from infra.context import NAMES, construct_name, runtime_environment
 from infra.stacks.data import DataStack
 from tradeops.routes import FUNCTIONS, QUEUES, QUEUES_BY_NAME, RULES, SCHEDULES, QueueSpec, RuleSpec, validate
@@ -101,8 +103,20 @@ class FunctionsStack(Stack):
             )
             if spec.publishes_events:
                 self.bus.grant_put_events_to(built.function)
-            if spec.reads_exchange_secret:
+            if spec.rotates_exchange_secret:  # in the secret's stack: its grants, invoke permission, schedule
+                ExchangeKeyRotation(
+                    Stack.of(exchange_secret),
+                    "ExchangeKeyRotation",
+                    secret=exchange_secret,
+                    key=secret_key,
+                    function=built.function,
+                )
+            elif spec.reads_exchange_secret:
                 grant_secret_read(built.function, exchange_secret, secret_key)
+            if spec.stream_table:
+                add_stream_source(built.function, data.tables[spec.stream_table], built.dead_letter_queue)
+            if spec.writes_worm_bucket:
+                grant_worm_write(built.function, data.worm_bucket, data.bucket_key)
             self.functions[spec.name] = built.function
 
         for rule in RULES:

@@ -1,8 +1,9 @@
 """Security: the exchange API key secret and the operators' Cognito user pool.
 
-The secret (name ``Settings.exchange_secret_id``) holds ``{"api_key", "api_secret"}``; operators set
-its value after the first deploy. Its rotation schedule is wired with the rotate_secret function (risk
-& compliance issue). The user pool has one group per operator role (DESIGN 4.5): sign-up is closed,
+The secret (name ``Settings.exchange_secret_id``) holds ``{"apiKey", "secret"}``; operators set
+its value after the first deploy. Its rotation schedule, with the rotate_secret function, is added to
+this stack by the functions stack (``infra.constructs.rotation.ExchangeKeyRotation``).
+The user pool has one group per operator role (DESIGN 4.5): sign-up is closed,
 TOTP MFA is required, passwords are long and mixed, and threat protection is enforced.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -35,17 +36,9 @@ class SecurityStack(Stack):
             self,
             "ExchangeSecret",
             secret_name=NAMES.exchange_secret_id,
-            description="Exchange API credentials as JSON {api_key, api_secret}; set by operators.",
+            description="Exchange API credentials as JSON {apiKey, secret}; staged by operators, rotated.",
             encryption_key=self.secret_key,
             removal_policy=RemovalPolicy.RETAIN,
-        )
-        Validations.of(self.exchange_secret).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SMG4",
-                reason="Exchange API keys are issued by the venue and cannot be rotated by a generic "
-                "rotation Lambda; the venue-specific rotate_secret function and its schedule arrive "
-                "with the risk & compliance issue.",
-            )
         )
 
         self.user_pool = cognito.UserPool(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tradeops.store.tables import TABLES
+
 SOURCE_PREFIX = "tradeops."
 
 
@@ -40,6 +42,11 @@ class FunctionSpec:
     tables_write: tuple[str, ...] = ()
     publishes_events: bool = False
     reads_exchange_secret: bool = False
+    stream_table: str | None = None
+    """Set when the function consumes that table's DynamoDB stream (no EventBridge rule)."""
+    writes_worm_bucket: bool = False
+    rotates_exchange_secret: bool = False
+    """The Secrets Manager rotation function of the exchange-key secret."""
     doc: str = ""
 
     @property
@@ -75,6 +82,7 @@ class ScheduleSpec:
     expression: str
     function: str
     input: dict[str, Any] = field(default_factory=dict)
+    """Constant input: the function receives exactly this (as EventBridge does); empty = the envelope."""
     doc: str = ""
 
 
@@ -92,6 +100,22 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         tables_read=("alerts",),
         tables_write=("alerts", "idempotency"),
         doc="Turns alarm state changes and risk/connectivity/reconciliation events into alert records.",
+    ),
+    FunctionSpec(
+        "archiver",
+        timeout_s=120,
+        tables_read=("journal",),
+        stream_table="journal",
+        writes_worm_bucket=True,
+        doc="Archives the journal's DynamoDB stream to the Object Lock bucket as JSONL batches + manifests.",
+    ),
+    FunctionSpec(
+        "rotate_secret",
+        timeout_s=60,
+        publishes_events=True,
+        reads_exchange_secret=True,
+        rotates_exchange_secret=True,
+        doc="Secrets Manager rotation of the exchange key (create/set/test/finish), then Secret Rotated.",
     ),
 )
 
@@ -121,9 +145,18 @@ RULES: tuple[RuleSpec, ...] = (
     ),
 )
 
-SCHEDULES: tuple[ScheduleSpec, ...] = ()
+SCHEDULES: tuple[ScheduleSpec, ...] = (
+    ScheduleSpec(
+        "revoke-retired-exchange-keys",
+        "rate(1 hour)",
+        "rotate_secret",
+        input={"Action": "revokeDue"},
+        doc="Revokes exchange keys retired by a rotation once their grace period has passed.",
+    ),
+)
 
 FUNCTIONS_BY_NAME: dict[str, FunctionSpec] = {f.name: f for f in FUNCTIONS}
+_STREAM_TABLES = frozenset(t.name for t in TABLES if t.stream)
 QUEUES_BY_NAME: dict[str, QueueSpec] = {q.name: q for q in QUEUES}
 
 
@@ -134,6 +167,9 @@ def validate() -> None:
             raise ValueError(f"rule {rule.name} targets unknown function {rule.function}")
         if rule.queue and rule.queue not in QUEUES_BY_NAME:
             raise ValueError(f"rule {rule.name} targets unknown queue {rule.queue}")
+    for function in FUNCTIONS:
+        if function.stream_table and function.stream_table not in _STREAM_TABLES:
+            raise ValueError(f"function {function.name}: table {function.stream_table} has no stream")
     for schedule in SCHEDULES:
         if schedule.function not in FUNCTIONS_BY_NAME:
             raise ValueError(f"schedule {schedule.name} targets unknown function {schedule.function}")

@@ -107,6 +107,28 @@ def test_the_requirement_set_excludes_what_lambdas_must_not_carry() -> None:
         for line in REQUIREMENTS.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    assert {"aws-lambda-powertools", "pynamodb", "pydantic", "pydantic-settings", "boto3"} <= pins
-    assert not pins & {"ccxt", "moto", "aws-cdk-lib", "constructs", "cdk-nag"}
+    assert {"aws-lambda-powertools", "pynamodb", "pydantic", "pydantic-settings", "boto3", "ccxt"} <= pins
+    assert not pins & {"moto", "aws-cdk-lib", "constructs", "cdk-nag", "typer", "rich"}
     assert all("==" in line for line in REQUIREMENTS.read_text().splitlines() if line and line[0] != "#")
+
+
+def test_the_venue_read_path_imports_from_the_bundle_alone(
+    bundle_python: str, dependencies: Path, tmp_path: Path
+) -> None:
+    """rotate_secret's testSecret loads ccxt lazily: prove the signed-read path is in the asset too."""
+    sources = tmp_path / "rotate_secret"
+    copy_sources("rotate_secret", sources)
+    script = (
+        "import sys; sys.path[:0] = sys.argv[1:3]; "
+        "import ccxt.async_support, tradeops.aws.rotation, tradeops.venue.sim_exchange; "
+        "print(ccxt.async_support.binance.__name__)"
+    )
+    result = subprocess.run(
+        [bundle_python, "-I", "-S", "-B", "-c", script, str(sources), str(dependencies)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.strip() == "binance"

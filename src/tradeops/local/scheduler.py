@@ -1,8 +1,9 @@
 """Fires every ScheduleSpec on a local clock: moto stores schedules but never runs them.
 
 Only ``rate(...)`` expressions run locally (cron needs a real calendar scheduler and is refused with a
-clear error). Each firing sends an EventBridge "Scheduled Event" envelope, with the schedule's
-``input`` as ``detail``, to the function's queue, where the runner picks it up like any rule delivery.
+clear error). Each firing sends what the function would receive in AWS to its queue, where the runner
+picks it up like any rule delivery: the schedule's constant ``input`` as it is (EventBridge replaces the
+event with a target's constant input), or, without input, the "Scheduled Event" envelope.
 The first firing is at start, then every period; missed periods (a sleeping laptop) fire once.
 """
 
@@ -53,7 +54,9 @@ def parse_rate(expression: str) -> int:
 def scheduled_event(
     schedule: ScheduleSpec, *, region: str, account_id: str, bus_name: str, now: float
 ) -> Envelope:
-    """The EventBridge envelope of one firing (``source: aws.events``, ``detail-type: Scheduled Event``)."""
+    """What one firing delivers: the constant ``input`` if any, else the Scheduled Event envelope."""
+    if schedule.input:
+        return dict(schedule.input)
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -63,7 +66,7 @@ def scheduled_event(
         "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [f"arn:aws:events:{region}:{account_id}:rule/{bus_name}/{schedule.name}"],
-        "detail": dict(schedule.input),
+        "detail": {},
     }
 
 

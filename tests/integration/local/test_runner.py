@@ -182,7 +182,7 @@ def test_scheduled_events_reach_the_function_as_aws_events(
     calls = write_recording_handler(tmp_path, "alerts")
     runner = FunctionRunner(local_settings, tmp_path, functions=[ALERTS], wait_time_s=1)
     now = [1_000.0]
-    schedule = ScheduleSpec("alerts-sweep", "rate(1 minute)", "alerts", input={"sweep": True})
+    schedule = ScheduleSpec("alerts-sweep", "rate(1 minute)", "alerts")
     scheduler = Scheduler(
         [schedule],
         runner.send_scheduled,
@@ -194,11 +194,7 @@ def test_scheduled_events_reach_the_function_as_aws_events(
     assert scheduler.tick() == [schedule]
     assert runner.poll_once(ALERTS) == 1
     event = _calls(calls)[0]["event"]
-    assert (event["source"], event["detail-type"], event["detail"]) == (
-        "aws.events",
-        "Scheduled Event",
-        {"sweep": True},
-    )
+    assert (event["source"], event["detail-type"], event["detail"]) == ("aws.events", "Scheduled Event", {})
     assert event["resources"] == [
         f"arn:aws:events:us-east-1:{runner.account_id}:rule/{local_settings.bus_name}/alerts-sweep"
     ]

@@ -130,13 +130,19 @@ def test_failed_send_without_handler_raises() -> None:
         scheduler.tick()
 
 
-def test_scheduled_event_envelope() -> None:
+def test_a_schedule_with_constant_input_delivers_exactly_that_input_as_in_aws() -> None:
     spec = ScheduleSpec("reconcile-every-minute", "rate(1 minute)", "reconcile", input={"mode": "full"})
+    event = scheduled_event(spec, region="eu-west-1", account_id="111122223333", bus_name="tradeops", now=0.0)
+    assert event == {"mode": "full"}
+
+
+def test_scheduled_event_envelope() -> None:
+    spec = ScheduleSpec("reconcile-every-minute", "rate(1 minute)", "reconcile")
     event = scheduled_event(spec, region="eu-west-1", account_id="111122223333", bus_name="tradeops", now=0.0)
     assert event["source"] == "aws.events"
     assert event["detail-type"] == "Scheduled Event"
     assert event["time"] == "1970-01-01T00:00:00Z"
-    assert event["detail"] == {"mode": "full"}
+    assert event["detail"] == {}
     assert event["resources"] == [
         "arn:aws:events:eu-west-1:111122223333:rule/tradeops/reconcile-every-minute"
     ]
