@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from tradeops.audit_commands import audit_app
 from tradeops.local.commands import up
+from tradeops.secrets_commands import secrets_app
 from tradeops.sim.commands import sim
 
 app = typer.Typer(
@@ -17,6 +19,8 @@ app = typer.Typer(
 )
 app.command("up")(up)
 app.command("sim")(sim)
+app.add_typer(audit_app, name="audit")
+app.add_typer(secrets_app, name="secrets")
 
 
 @app.command()

@@ -175,12 +175,18 @@ def get_logger(service: str, *, level: str | int | None = None, stream: IO[str] 
     return logger
 
 
+WIRE_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "aiohttp", "ccxt")
+"""Libraries that log raw request and response bodies at DEBUG (e.g. a GetSecretValue response holding
+the exchange key, before it can be registered for scrubbing): never below INFO, whatever the level."""
+
+
 def configure_process_logging(
     service: str, *, level: str | int = "INFO", stream: IO[str] | None = None
 ) -> Logger:
     """For long-running processes: route the root logger (libraries) through the same scrubbing JSON format.
 
     Returns the service's logger (whose own records never reach the root handler, so none is doubled).
+    Wire-level libraries stay at INFO or above even when ``level`` is DEBUG (:data:`WIRE_LOGGERS`).
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -191,6 +197,9 @@ def configure_process_logging(
     handler.tradeops_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    for name in WIRE_LOGGERS:
+        library = logging.getLogger(name)
+        library.setLevel(max(library.getEffectiveLevel(), logging.INFO))
     return get_logger(service, level=level, stream=stream)
 
 

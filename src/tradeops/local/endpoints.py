@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tradeops.config import Settings
 from tradeops.local.provision import ProvisionedResources
+from tradeops.store.tables import JOURNAL
 
 ENDPOINTS_FILE = "endpoints.json"
 
@@ -86,3 +88,32 @@ def local_aws_env(settings: Settings) -> dict[str, str]:
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
+
+
+def settings_from_endpoints(document: Mapping[str, Any]) -> Settings:
+    """The Settings of the embedded stack an endpoints document describes (inverse of build_endpoints)."""
+    journal_table = str(document["tables"][JOURNAL.name])
+    if not journal_table.endswith(JOURNAL.name):
+        raise ValueError(f"unexpected journal table name {journal_table!r} in the endpoints file")
+    return Settings(
+        aws_endpoint_url=document["aws"],
+        region=document["region"],
+        table_prefix=journal_table[: -len(JOURNAL.name)],
+        bus_name=document["bus_name"],
+        worm_bucket=document["buckets"]["worm"],
+        reports_bucket=document["buckets"]["reports"],
+        exchange_secret_id=document["secret_id"],
+    )
+
+
+def use_embedded_stack(path: Path) -> tuple[Settings, dict[str, Any]] | None:
+    """For a command run beside ``tradeops up``: its Settings and endpoints document, or None if not running.
+
+    Also points this process's AWS SDK at moto with dummy credentials, so real ones never reach it.
+    """
+    if not path.is_file():
+        return None
+    document = read_endpoints(path)
+    settings = settings_from_endpoints(document)
+    os.environ.update(local_aws_env(settings))
+    return settings, document

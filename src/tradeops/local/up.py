@@ -195,7 +195,13 @@ class _Stack:
         write_endpoints(self.endpoints_path, self.endpoints())
 
     def child_env(self) -> dict[str, str]:
-        return {**settings_env(self.settings), **local_aws_env(self.settings), "PYTHONUNBUFFERED": "1"}
+        """Environment of the platform's own processes; the simulator's URL lets rotation issue keys there."""
+        return {
+            **settings_env(self.settings),
+            **local_aws_env(self.settings),
+            "TRADEOPS_SIM_URL": self.sim_url,
+            "PYTHONUNBUFFERED": "1",
+        }
 
 
 def _register_children(supervisor: Supervisor, stack: _Stack) -> None:

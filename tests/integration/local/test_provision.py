@@ -26,7 +26,8 @@ def test_tables_exist_with_their_physical_names(
     aws_settings: Settings, provisioned: ProvisionedResources
 ) -> None:
     dynamodb = client("dynamodb", aws_settings)
-    existing = set(dynamodb.list_tables(Limit=100)["TableNames"])
+    pages = dynamodb.get_paginator("list_tables").paginate()
+    existing = {name for page in pages for name in page["TableNames"]}
     assert provisioned.tables == {t.name: aws_settings.table_name(t) for t in TABLES}
     assert set(provisioned.tables.values()) <= existing
 

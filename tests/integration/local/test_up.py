@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 from tradeops.local.up import port_in_use
+from tradeops.routes import FUNCTIONS
 
 from .conftest import alive, session_members, write_recording_handler
 
@@ -60,7 +61,8 @@ def _endpoints(tmp_path: Path) -> dict[str, Any] | None:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
-    write_recording_handler(tmp_path / "functions", "alerts")
+    for function in FUNCTIONS:
+        write_recording_handler(tmp_path / "functions", function.name)
     proc = _launch(tmp_path, "--port-base", "0", "--retry-delay-s", "1")
     try:
         endpoints = _wait_for(lambda: _endpoints(tmp_path) or proc.poll() is not None, START_TIMEOUT_S)
@@ -169,7 +171,8 @@ def test_a_crashed_child_is_restarted_and_sigkill_of_up_leaves_no_orphans(
 
 
 def test_busy_port_exits_non_zero_naming_it_and_starts_nothing(tmp_path: Path) -> None:
-    write_recording_handler(tmp_path / "functions", "alerts")
+    for function in FUNCTIONS:
+        write_recording_handler(tmp_path / "functions", function.name)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import stat
 from pathlib import Path
 
@@ -93,3 +95,56 @@ def test_settings_round_trip_through_the_environment(monkeypatch: pytest.MonkeyP
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert Settings() == settings
+
+
+def test_settings_from_endpoints_is_the_inverse_of_the_document(tmp_path: Path) -> None:
+    from tradeops.local.endpoints import settings_from_endpoints, use_embedded_stack
+
+    document = {
+        "aws": "http://127.0.0.1:4700",
+        "region": "eu-west-1",
+        "bus_name": "tradeops",
+        "tables": {"journal": "tx-journal", "orders": "tx-orders"},
+        "buckets": {"worm": "w", "reports": "r"},
+        "secret_id": "tradeops/exchange/binance",
+        "sim": "http://127.0.0.1:4701",
+    }
+    settings = settings_from_endpoints(document)
+    assert (settings.aws_endpoint_url, settings.region, settings.table_prefix) == (
+        "http://127.0.0.1:4700",
+        "eu-west-1",
+        "tx-",
+    )
+    assert (settings.worm_bucket, settings.reports_bucket, settings.exchange_secret_id) == (
+        "w",
+        "r",
+        "tradeops/exchange/binance",
+    )
+    with pytest.raises(ValueError, match="unexpected journal table name"):
+        settings_from_endpoints({**document, "tables": {"journal": "elsewhere"}})
+    assert use_embedded_stack(tmp_path / "absent.json") is None
+
+
+def test_a_command_beside_the_stack_gets_dummy_credentials_never_real_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeops.local.endpoints import use_embedded_stack
+
+    monkeypatch.setattr(os, "environ", {**os.environ, "AWS_ACCESS_KEY_ID": "AKIAREALKEYDONOTSEND"})
+    path = tmp_path / "endpoints.json"
+    path.write_text(
+        json.dumps(
+            {
+                "aws": "http://127.0.0.1:4700",
+                "region": "us-east-1",
+                "bus_name": "b",
+                "tables": {"journal": "tradeops-journal"},
+                "buckets": {"worm": "w", "reports": "r"},
+                "secret_id": "s",
+            }
+        )
+    )
+    embedded = use_embedded_stack(path)
+    assert embedded is not None and embedded[0].aws_endpoint_url == "http://127.0.0.1:4700"
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
+    assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4700"

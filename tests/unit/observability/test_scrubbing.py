@@ -14,6 +14,7 @@ import pytest
 
 from tradeops.observability import (
     REDACTED,
+    WIRE_LOGGERS,
     configure_process_logging,
     get_logger,
     register_secret,
@@ -135,6 +136,28 @@ def test_library_loggers_of_a_long_running_process_share_the_format_and_the_scru
     assert len(early_stream.getvalue().splitlines()) == 1
     assert {json.loads(line)["service"] for line in lines} == {service}
     assert {json.loads(line)["level"] for line in lines} == {"WARNING", "INFO"}
+
+
+def test_wire_libraries_never_log_bodies_even_when_the_process_runs_at_debug() -> None:
+    """botocore logs a GetSecretValue response body at DEBUG, before the key can be registered."""
+    stream = io.StringIO()
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in WIRE_LOGGERS}
+    body = '{"SecretString": "{\\"apiKey\\": \\"unregistered-key-0123456789\\"}"}'
+    try:
+        configure_process_logging(f"proc-{uuid.uuid4().hex[:8]}", level="DEBUG", stream=stream)
+        logging.getLogger("botocore.parsers").debug("Response body:\n%s", body)
+        logging.getLogger("tradeops.own.module").debug("our own debug line still shows")
+    finally:
+        for handler in root.handlers:
+            if handler not in before[0]:
+                root.removeHandler(handler)
+        root.setLevel(before[1])
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert "unregistered-key-0123456789" not in stream.getvalue()
+    assert "our own debug line still shows" in stream.getvalue()
 
 
 @pytest.mark.parametrize(
