@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from tradeops.audit_commands import audit_app
+from tradeops.limits_commands import limits_app
 from tradeops.local.commands import up
 from tradeops.secrets_commands import secrets_app
 from tradeops.sim.commands import sim
@@ -21,6 +22,7 @@ app.command("up")(up)
 app.command("sim")(sim)
 app.add_typer(audit_app, name="audit")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(limits_app, name="limits")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 Checks run in this fixed order (``CHECK_ORDER``); the first failure is the decision:
  1. TRADING_HALTED            HALTED admits no new order (cancels do not pass through here)
+    KYC                       then: the account is not KYC-verified (``RiskContext.kyc_verified``)
  2. EXPIRED_INTENT            the intent's expiry is at or before ``now``
  3. UNKNOWN_INSTRUMENT, INSTRUMENT_DISABLED
  4. STRATEGY_DISABLED
@@ -47,6 +48,7 @@ _VENUE_LOCKED = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderSt
 
 class DenyReason(StrEnum):
     TRADING_HALTED = "TRADING_HALTED"
+    KYC = "KYC"
     EXPIRED_INTENT = "EXPIRED_INTENT"
     UNKNOWN_INSTRUMENT = "UNKNOWN_INSTRUMENT"
     INSTRUMENT_DISABLED = "INSTRUMENT_DISABLED"
@@ -156,6 +158,8 @@ class RiskContext:
     strategy_capital_used: Mapping[str, Decimal]
     taker_fee_rate: Decimal
     margin: MarginAccount | None = None
+    kyc_verified: bool = True
+    """``tradeops.domain.kyc.account_may_trade`` for the trading account at ``now_ms``."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,12 @@ class _Facts:
 def _halted(f: _Facts) -> Denied | None:
     if f.context.trading_state is TradingState.HALTED:
         return Denied(DenyReason.TRADING_HALTED, None, TradingState.HALTED.value, "trading is halted")
+    return None
+
+
+def _kyc(f: _Facts) -> Denied | None:
+    if not f.context.kyc_verified:
+        return Denied(DenyReason.KYC, None, "not verified", "the account is not KYC-verified")
     return None
 
 
@@ -425,6 +435,7 @@ def _margin(f: _Facts, account: MarginAccount) -> Denied | None:
 
 CHECK_ORDER: tuple[Callable[[_Facts], Denied | None], ...] = (
     _halted,
+    _kyc,
     _expired,
     _instrument,
     _strategy,

@@ -61,6 +61,7 @@ CASES: list[
         None,
         "HALTED",
     ),
+    (DenyReason.KYC, {}, lambda c, o: replace(c, kyc_verified=False), {}, None, "not verified"),
     (DenyReason.EXPIRED_INTENT, {"expires_at_ms": NOW}, lambda c, o: c, {}, D(NOW), D(NOW)),
     (DenyReason.UNKNOWN_INSTRUMENT, {"symbol": "DOGE/USDT"}, lambda c, o: c, {}, None, "DOGE/USDT"),
     (
@@ -241,13 +242,20 @@ def test_the_first_failing_check_wins_in_documented_order(
     request_: OrderRequest, context: RiskContext, limits: RiskLimits
 ) -> None:
     assert [c.__name__ for c in CHECK_ORDER] == [
-        "_halted", "_expired", "_instrument", "_strategy", "_reduce_only", "_market_data",
+        "_halted", "_kyc", "_expired", "_instrument", "_strategy", "_reduce_only", "_market_data",
         "_filters", "_order_size", "_activity", "_exposure", "_allocation", "_funds",
     ]  # fmt: skip
     request = replace(request_, quantity=D("0.7000001"), limit_price=D("70000.001"), expires_at_ms=NOW)
-    context = replace(context, trading_state=TradingState.HALTED, strategies_enabled={}, free_balances={})
+    context = replace(
+        context,
+        trading_state=TradingState.HALTED,
+        kyc_verified=False,
+        strategies_enabled={},
+        free_balances={},
+    )
     expected = [
         DenyReason.TRADING_HALTED,
+        DenyReason.KYC,
         DenyReason.EXPIRED_INTENT,
         DenyReason.STRATEGY_DISABLED,
         DenyReason.FILTER_STEP_SIZE,
@@ -259,6 +267,7 @@ def test_the_first_failing_check_wins_in_documented_order(
     ]
     fixes: list[Callable[[OrderRequest, RiskContext], tuple[OrderRequest, RiskContext]]] = [
         lambda r, c: (r, replace(c, trading_state=TradingState.ACTIVE)),
+        lambda r, c: (r, replace(c, kyc_verified=True)),
         lambda r, c: (replace(r, expires_at_ms=None), c),
         lambda r, c: (r, replace(c, strategies_enabled={"demo": True})),
         lambda r, c: (replace(r, quantity=D("0.7")), c),
