@@ -17,6 +17,7 @@ from typing import Any
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -29,6 +30,7 @@ from infra.constructs.archive import add_stream_source, grant_worm_write
 from infra.constructs.function import TradeopsFunction
 from infra.constructs.patterns import event_pattern
 from infra.constructs.queues import dead_letter_alarm, secure_queue
+from infra.constructs.recon_alarms import ReconAlarms
 from infra.constructs.rotation import ExchangeKeyRotation
 from infra.context import NAMES, construct_name, runtime_environment
 from infra.stacks.data import DataStack
@@ -111,13 +113,23 @@ class FunctionsStack(Stack):
                     key=secret_key,
                     function=built.function,
                 )
-            elif spec.reads_exchange_secret:
-                grant_secret_read(built.function, exchange_secret, secret_key)
+            elif spec.reads_exchange_secret and built.function.role is not None:
+                # Granted in the secret's stack, like the rotation: that stack already depends on this
+                # one (the rotation role), so this stack must not refer to the secret or its key.
+                reader = iam.Role.from_role_arn(
+                    Stack.of(exchange_secret),
+                    f"{construct_name(spec.name)}SecretReader",
+                    built.function.role.role_arn,
+                    mutable=True,
+                )
+                grant_secret_read(reader, exchange_secret, secret_key)
             if spec.stream_table:
                 add_stream_source(built.function, data.tables[spec.stream_table], built.dead_letter_queue)
             if spec.writes_worm_bucket:
                 grant_worm_write(built.function, data.worm_bucket, data.bucket_key)
             self.functions[spec.name] = built.function
+
+        self.recon_alarms = ReconAlarms(self, "ReconAlarms", topic=alarm_topic)
 
         for rule in RULES:
             self._rule(rule)

@@ -317,6 +317,44 @@ class ReconciliationBreak(EventDetail):
     severity: Severity
 
 
+class ReconciliationRequested(EventDetail):
+    """Asks the reconcile function for one pass now (operator, gateway takeover); idempotent by event id."""
+
+    DETAIL_TYPE: ClassVar[str] = "Reconciliation Requested"
+
+    reason: NonEmptyStr
+    requested_by: NonEmptyStr
+
+
+class FillDiscovered(EventDetail):
+    """A venue trade of one of our orders that reconciliation found missing locally (break ``break_id``).
+
+    The gateway imports it like an executionReport fill (deduplicated by venue trade id).
+    """
+
+    DETAIL_TYPE: ClassVar[str] = "Fill Discovered"
+
+    break_id: Identifier
+    client_order_id: Identifier
+    trade_id: Identifier
+    symbol: Symbol
+    side: Side
+    price: PositiveDecimal
+    quantity: PositiveDecimal
+    fee: NonNegativeDecimal
+    fee_asset: str
+    ts: EpochMillis
+    is_maker: StrictBool
+
+    @classmethod
+    def from_fill(cls, fill: Fill, *, break_id: str, correlation_id: str) -> FillDiscovered:
+        return cls.model_validate({**fill.to_dict(), "break_id": break_id, "correlation_id": correlation_id})
+
+    def to_fill(self) -> Fill:
+        fields = set(EventDetail.model_fields) | {"break_id"}
+        return Fill.from_dict(self.model_dump(mode="json", exclude=fields))
+
+
 class SecretRotated(EventDetail):
     DETAIL_TYPE: ClassVar[str] = "Secret Rotated"
 
@@ -338,6 +376,8 @@ EVENT_TYPES: dict[str, type[EventDetail]] = {
         BrokerConnectivityChanged,
         ReconciliationBreak,
         SecretRotated,
+        ReconciliationRequested,
+        FillDiscovered,
     )
 }
 

@@ -102,6 +102,18 @@ SNAPSHOTS = TableSpec(
     doc="Portfolio snapshots (equity, PnL, exposure) every second; expire by TTL.",
 )
 LEASES = TableSpec("leases", Key("lease_name"), doc="Single-active leases with monotonic fencing tokens.")
+RECON_RUNS = TableSpec(
+    "recon_runs",
+    Key("account"),
+    Key("started_at", AttrType.N),
+    doc="Reconciliation runs: start, end, counts by break class, outcome.",
+)
+RECON_BREAKS = TableSpec(
+    "recon_breaks",
+    Key("break_id"),
+    indexes=(Index("by_status", Key("status"), Key("updated_at", AttrType.N)),),
+    doc="Reconciliation breaks (stable ids): open -> applied | resolved by an operator with a reason.",
+)
 IDEMPOTENCY = TableSpec(
     "idempotency",
     Key("id"),
@@ -121,6 +133,8 @@ TABLES: tuple[TableSpec, ...] = (
     ALERTS,
     SNAPSHOTS,
     LEASES,
+    RECON_RUNS,
+    RECON_BREAKS,
     IDEMPOTENCY,
 )
 

@@ -1,0 +1,1 @@
+"""Reconciliation against the venue (issue 7): read both sides, diff, record, publish."""

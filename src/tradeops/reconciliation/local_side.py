@@ -1,0 +1,119 @@
+"""Our side of a reconciliation: the projections in DynamoDB -> LocalBook.
+
+* orders: every non-terminal order (``by_status``) and every order created on a covered symbol inside the
+  window (``by_symbol``); :meth:`LocalReader.owners` later loads the orders the venue's trades name;
+* fills: every fill on a covered symbol (positions are derived from all of them, not from a window);
+* positions: the stored projection per symbol; a symbol without a stored position is taken at its fills'
+  net (nothing to disagree with), so a projection not written yet is not reported as a break;
+* balances: the last venue snapshot per asset (balances table) moved by our fills after it. Without any
+  snapshot for the account there is no baseline: balances are not compared (said in the run summary).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from typing import TypeVar
+
+from tradeops.config import Settings
+from tradeops.domain.orders import TERMINAL_STATES, Fill, Order, OrderState
+from tradeops.domain.reconcile_types import LocalBook, balance_delta, net_positions
+from tradeops.store.balances import BalanceStore
+from tradeops.store.base import Page
+from tradeops.store.fills import FillStore
+from tradeops.store.orders import OrderStore
+from tradeops.store.positions import PositionStore
+
+T = TypeVar("T")
+_PAGE = 1000
+_MAX_PAGES = 200
+
+
+class LocalReadError(RuntimeError):
+    """A projection too large to read within the bounds of one run."""
+
+
+@dataclass(frozen=True)
+class LocalSnapshot:
+    """The LocalBook and whether balances had a baseline to compare with."""
+
+    book: LocalBook
+    balances_baselined: bool
+
+
+def _drain(fetch: Callable[..., Page[T]], what: str) -> Iterator[T]:
+    """Every item of a paged query (``fetch(cursor=..., limit=...)``), bounded."""
+    cursor: str | None = None
+    for _ in range(_MAX_PAGES):
+        page = fetch(cursor=cursor, limit=_PAGE)
+        yield from page.items
+        if page.cursor is None:
+            return
+        cursor = page.cursor
+    raise LocalReadError(f"{what}: more than {_MAX_PAGES * _PAGE} items")
+
+
+class LocalReader:
+    """Reads the projections of ``account`` bound by ``settings``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._orders = OrderStore(settings)
+        self._fills = FillStore(settings)
+        self._positions = PositionStore(settings)
+        self._balances = BalanceStore(settings)
+        self._account = settings.account
+
+    def live_symbols(self) -> set[str]:
+        """Symbols with a non-terminal order or a stored position (always reconciled)."""
+        symbols = {order.symbol for order in self._live_orders()}
+        return symbols | {p.symbol for p in self._positions.for_account(self._account)}
+
+    def _live_orders(self) -> Iterator[Order]:
+        for state in sorted(set(OrderState) - TERMINAL_STATES):
+            yield from _drain(partial(self._orders.by_status, state), f"orders {state}")
+
+    def read(self, symbols: Iterable[str], since: int, as_of: int) -> LocalSnapshot:
+        covered = sorted(set(symbols))
+        orders = {order.client_order_id: order for order in self._live_orders()}
+        fills: list[Fill] = []
+        for symbol in covered:
+            recent = partial(
+                self._orders.by_symbol, symbol, created_from=since, created_to=as_of, limit=_PAGE
+            )
+            for order in _drain(recent, f"orders on {symbol}"):
+                orders.setdefault(order.client_order_id, order)
+            fills += _drain(partial(self._fills.by_symbol, symbol), f"fills on {symbol}")
+        stored = {p.symbol: p.quantity for p in self._positions.for_account(self._account)}
+        positions = {**net_positions(fills), **stored}
+        snapshots = self._balances.for_account(self._account)
+        balances: dict[str, Decimal] = defaultdict(Decimal)
+        for snapshot in snapshots:
+            balances[snapshot.asset] += snapshot.total
+            for fill in fills:
+                if fill.ts > snapshot.updated_at:
+                    balances[snapshot.asset] += balance_delta(fill).get(snapshot.asset, Decimal(0))
+        if snapshots:  # assets first seen after the snapshot: moved by fills from zero
+            known = {s.asset for s in snapshots}
+            first = min(s.updated_at for s in snapshots)
+            for fill in fills:
+                if fill.ts > first:
+                    for asset, amount in balance_delta(fill).items():
+                        if asset not in known:
+                            balances[asset] += amount
+        book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances))
+        return LocalSnapshot(book, bool(snapshots))
+
+    def owners(self, book: LocalBook, client_order_ids: Iterable[str]) -> LocalBook:
+        """``book`` plus the stored orders among ``client_order_ids`` it lacks (older orders that traded)."""
+        known = {order.client_order_id for order in book.orders}
+        extra = [
+            order
+            for coid in sorted(set(client_order_ids) - known)
+            if (order := self._orders.get(coid)) is not None
+        ]
+        if not extra:
+            return book
+        return LocalBook((*book.orders, *extra), book.fills, book.positions, book.balances)
