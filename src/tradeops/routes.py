@@ -102,6 +102,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         doc="Turns alarm state changes and risk/connectivity/reconciliation events into alert records.",
     ),
     FunctionSpec(
+        "reconcile",
+        timeout_s=120,
+        tables_read=("orders", "fills", "positions", "balances", "recon_runs", "recon_breaks"),
+        tables_write=("recon_runs", "recon_breaks", "idempotency"),
+        publishes_events=True,
+        reads_exchange_secret=True,
+        doc="Read-only venue queries diffed against the projections; records runs and breaks; publishes.",
+    ),
+    FunctionSpec(
         "archiver",
         timeout_s=120,
         tables_read=("journal",),
@@ -119,10 +128,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
 )
 
+GATEWAY_EVENTS = (
+    "Control Changed",
+    "Secret Rotated",
+    "Fill Discovered",
+    "Reconciliation Break",
+)
+"""Events the gateway applies (it is the only writer of orders: others ask through these)."""
+
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec(
         "intents", visibility_timeout_s=30, doc="Trade intents for the gateway (any tradeops.* source)."
     ),
+    QueueSpec("gateway-events", visibility_timeout_s=30, doc="Control, key rotation, reconciliation events."),
 )
 
 RULES: tuple[RuleSpec, ...] = (
@@ -131,6 +149,18 @@ RULES: tuple[RuleSpec, ...] = (
         {"source": [{"prefix": SOURCE_PREFIX}], "detail-type": ["Trade Intent"]},
         queue="intents",
         doc="Strategies publish intents with source tradeops.strategy; the gateway consumes the queue.",
+    ),
+    RuleSpec(
+        "gateway-events",
+        {"source": [{"prefix": SOURCE_PREFIX}], "detail-type": list(GATEWAY_EVENTS)},
+        queue="gateway-events",
+        doc="What the gateway must apply: control changes, rotated keys, fills found by reconciliation.",
+    ),
+    RuleSpec(
+        "reconciliation-requested",
+        {"source": [{"prefix": SOURCE_PREFIX}], "detail-type": ["Reconciliation Requested"]},
+        function="reconcile",
+        doc="On demand (operator, gateway takeover) in addition to the schedule.",
     ),
     RuleSpec(
         "alerts-from-events",
@@ -146,6 +176,7 @@ RULES: tuple[RuleSpec, ...] = (
 )
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
+    ScheduleSpec("reconcile-every-minute", "rate(1 minute)", "reconcile"),
     ScheduleSpec(
         "revoke-retired-exchange-keys",
         "rate(1 hour)",
