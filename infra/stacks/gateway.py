@@ -31,8 +31,9 @@ from constructs import Construct
 from infra.bundling import ROOT
 from infra.constructs.access import grant_secret_read, grant_tables
 from infra.constructs.queues import page_on
-from infra.context import runtime_environment
+from infra.context import NAMES, construct_name, runtime_environment
 from infra.stacks.data import DataStack
+from tradeops.routes import QUEUES_BY_NAME
 
 HEALTH_PORT = 8080
 EGRESS_PORTS = (443, 9443)
@@ -88,6 +89,10 @@ class GatewayStack(Stack):
         grant_tables(task_role, data.tables, data.table_key, read=TABLES_READ_WRITE, write=TABLES_READ_WRITE)
         bus.grant_put_events_to(task_role)
         intents_queue.grant_consume_messages(task_role)
+        # The intake moves rejected intents to the DLQ itself (with the reason); the gateway applies what
+        # others ask of it from the gateway-events queue. Both are looked up by their physical names.
+        self._queue("intents-dlq", QUEUES_BY_NAME["intents"].dlq_name).grant_send_messages(task_role)
+        self._queue("gateway-events", QUEUES_BY_NAME["gateway-events"].name).grant_consume_messages(task_role)
         grant_secret_read(task_role, exchange_secret, secret_key)
 
         task = ecs.FargateTaskDefinition(
@@ -108,11 +113,14 @@ class GatewayStack(Stack):
             image=ecs.ContainerImage.from_asset(
                 str(ROOT), file="containers/gateway/Dockerfile", platform=ecr_assets.Platform.LINUX_AMD64
             ),
-            environment=runtime_environment(
-                region=self.region,
-                worm_bucket=data.worm_bucket.bucket_name,
-                reports_bucket=data.reports_bucket.bucket_name,
-            ),
+            environment={
+                **runtime_environment(
+                    region=self.region,
+                    worm_bucket=data.worm_bucket.bucket_name,
+                    reports_bucket=data.reports_bucket.bucket_name,
+                ),
+                "TRADEOPS_GATEWAY_HEALTH_PORT": str(HEALTH_PORT),  # the port the health check probes
+            },
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix="gateway",
                 log_group=log_group,
@@ -209,3 +217,8 @@ class GatewayStack(Stack):
                 treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
             )
             page_on(alarm, topic)
+
+    def _queue(self, construct: str, logical: str) -> sqs.IQueue:
+        """A queue of the functions stack by its physical name (``routes.QUEUES``, same account/region)."""
+        arn = self.format_arn(service="sqs", resource=NAMES.queue_name(logical))
+        return sqs.Queue.from_queue_arn(self, f"{construct_name(construct)}Queue", arn)

@@ -9,6 +9,7 @@ import typer
 from tradeops.audit_commands import audit_app
 from tradeops.limits_commands import limits_app
 from tradeops.local.commands import up
+from tradeops.reconcile_commands import reconcile
 from tradeops.secrets_commands import secrets_app
 from tradeops.sim.commands import sim
 
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.command("up")(up)
 app.command("sim")(sim)
+app.command("reconcile")(reconcile)
 app.add_typer(audit_app, name="audit")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(limits_app, name="limits")

@@ -34,6 +34,9 @@ def up(
         ),
     ] = None,
     sim_seed: Annotated[int, typer.Option(help="Seed of the exchange simulator's market model.")] = 7,
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Run the demo strategy inside the gateway.")
+    ] = True,
 ) -> None:
     """Run the whole platform locally (moto as AWS) until Ctrl-C; prints the endpoints and demo logins."""
     from tradeops.local.up import UpOptions, run_up
@@ -47,6 +50,7 @@ def up(
         demo_password=demo_password,
         retry_delay_s=retry_delay_s,
         sim_seed=sim_seed,
+        demo=demo,
     )
     raise typer.Exit(run_up(options))
 

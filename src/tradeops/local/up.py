@@ -1,7 +1,8 @@
 """``tradeops up``: the whole platform on one machine, moto as AWS.
 
 Order: preflight (host, state-dir lock, dependencies, function code, ports: nothing starts unless all
-pass) -> moto -> provision -> function runner (+ scheduler) -> ``endpoints.json`` -> supervise until
+pass) -> moto -> provision -> function runner (+ scheduler) -> simulator -> gateway (with the demo
+strategy unless ``--no-demo``) -> ``endpoints.json`` -> supervise until
 SIGINT/SIGTERM/SIGHUP -> stop every child -> exit 0. Later issues register their processes in
 ``_register_children`` and give them a port slot in ``PORT_SLOTS``.
 """
@@ -43,7 +44,7 @@ from tradeops.local.supervisor import ChildFailed, ChildSpec, Supervisor, print_
 from tradeops.routes import FUNCTIONS, FunctionSpec
 
 DEFAULT_PORT_BASE = 4700
-PORT_SLOTS: dict[str, int] = {"aws": 0, "sim": 1, "sim_md": 2}
+PORT_SLOTS: dict[str, int] = {"aws": 0, "sim": 1, "sim_md": 2, "gateway": 4}
 """Port of each listening process = ``port_base + slot`` (or a free port when ``port_base`` is 0)."""
 REQUIRED_MODULES = (
     "boto3",
@@ -71,6 +72,8 @@ class UpOptions:
     demo_password: str | None = None
     retry_delay_s: int | None = None
     sim_seed: int = 7
+    demo: bool = True
+    """Run the demo strategy inside the gateway (``--no-demo`` turns it off)."""
 
 
 def check_host(host: str) -> None:
@@ -263,6 +266,25 @@ def _register_children(supervisor: Supervisor, stack: _Stack) -> None:
             endpoint="sim",
         )
     )
+    gateway_health = f"http://{opts.host}:{stack.ports['gateway']}"
+    gateway_env = {
+        **stack.child_env(),
+        "TRADEOPS_SIM_MD_URL": stack.sim_md_url,
+        "TRADEOPS_GATEWAY_HEALTH_HOST": opts.host,
+        "TRADEOPS_GATEWAY_HEALTH_PORT": str(stack.ports["gateway"]),
+        "TRADEOPS_DEMO_STRATEGY": "1" if opts.demo else "0",
+    }
+    supervisor.register(
+        ChildSpec(
+            "gateway",
+            [python, "-m", "tradeops.gateway"],
+            env=gateway_env,
+            ready=f"{gateway_health}/healthz",
+            url=gateway_health,
+            endpoint="gateway_health",
+            ready_timeout_s=60,
+        )
+    )
 
 
 def _print_summary(stack: _Stack, out: IO[str] | None) -> None:
@@ -276,6 +298,9 @@ def _print_summary(stack: _Stack, out: IO[str] | None) -> None:
     endpoints.add_row("cognito user pool", document["cognito"]["user_pool_id"])
     endpoints.add_row("cognito client id", document["cognito"]["client_id"])
     endpoints.add_row("exchange simulator", f"{document['sim']}/api/v3  (backup feed {document['sim_md']})")
+    if "gateway_health" in document:
+        demo = "demo strategy on" if stack.options.demo else "no demo strategy (--no-demo)"
+        endpoints.add_row("gateway health", f"{document['gateway_health']}/readyz  ({demo})")
     endpoints.add_row("endpoints file", str(stack.endpoints_path))
     logins = Table(title="demo logins", title_justify="left")
     for column in ("username", "password", "groups"):

@@ -105,10 +105,13 @@ async def test_two_keepers_exactly_one_leads(pair: Pair) -> None:
     name, token, _ = await pair.leader(3)
     stored = pair.stores[name].get("gateway")
     assert stored is not None and (stored.owner, stored.fencing_token) == (f"gw-{name}", token)
-    other = "b" if name == "a" else "a"
     for _ in range(30):  # 1.5 s: several renewals and standby retries
-        assert pair.keepers[name].is_leader and not pair.keepers[other].is_leader
+        # Never two leaders. (A leader whose renewal outlives its trusted window steps down by design,
+        # so on a loaded machine leadership may move; it may never be shared.)
+        assert sum(keeper.is_leader for keeper in pair.keepers.values()) <= 1
         await asyncio.sleep(0.05)
+    name, _, _ = await pair.leader(3)
+    other = "b" if name == "a" else "a"
     with pytest.raises(NotLeader):
         pair.keepers[other].assert_leader()
 

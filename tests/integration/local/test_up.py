@@ -1,4 +1,8 @@
-"""`tradeops up` end to end as a subprocess: starts within 60 s, delivers events, stops clean on signals."""
+"""`tradeops up` end to end as a subprocess: starts within 60 s, delivers events, stops clean on signals.
+
+The gateway is one of the children: its /healthz is published as ``gateway_health``; with the demo
+strategy on (the default) orders appear in the orders table within a minute.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,9 +67,18 @@ def _endpoints(tmp_path: Path) -> dict[str, Any] | None:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    yield from _running_stack(tmp_path, "--no-demo")
+
+
+@pytest.fixture
+def demo_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    yield from _running_stack(tmp_path)
+
+
+def _running_stack(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
     for function in FUNCTIONS:
         write_recording_handler(tmp_path / "functions", function.name)
-    proc = _launch(tmp_path, "--port-base", "0", "--retry-delay-s", "1")
+    proc = _launch(tmp_path, "--port-base", "0", "--retry-delay-s", "1", *args)
     try:
         endpoints = _wait_for(lambda: _endpoints(tmp_path) or proc.poll() is not None, START_TIMEOUT_S)
         assert isinstance(endpoints, dict), (
@@ -75,6 +90,17 @@ def stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         assert _wait_for(lambda: not session_members(proc.pid), 10), "processes left behind"
+
+
+def _get(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
 
 
 def _client(endpoints: dict[str, Any], service: str) -> Any:
@@ -114,8 +140,9 @@ def test_up_serves_events_and_logins_then_stops_clean_on_a_signal(
     proc, endpoints = stack
     assert set(endpoints) >= {"aws", "region", "bus_name", "tables", "buckets", "queues", "secret_id"}
     assert set(endpoints) >= {"alarm_topic_arn", "cognito", "demo_users"}
-    assert not set(endpoints) & {"api", "ui", "gateway_health"}  # those processes do not exist yet
-    assert len(session_members(proc.pid)) == 4  # up, moto, runner, simulator
+    assert not set(endpoints) & {"api", "ui"}  # those processes do not exist yet
+    assert len(session_members(proc.pid)) == 5  # up, moto, runner, simulator, gateway
+    assert _get(f"{endpoints['gateway_health']}/healthz") == 200
     assert_simulator_trades_with_the_stored_key(endpoints)
 
     _client(endpoints, "events").put_events(
@@ -163,11 +190,32 @@ def test_a_crashed_child_is_restarted_and_sigkill_of_up_leaves_no_orphans(
     restarted = _wait_for(lambda: ready.exists() and json.loads(ready.read_text())["pid"] != runner, 30)
     assert restarted, "the runner was not restarted"
     children = [p for p in session_members(proc.pid) if p != proc.pid]
-    assert len(children) == 3 and runner not in children
+    assert len(children) == 4 and runner not in children
 
     os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up: the children must notice on their own
     proc.wait(timeout=10)
     assert _wait_for(lambda: not any(alive(p) for p in children), 10), "children outlived a SIGKILLed up"
+
+
+def test_the_demo_strategy_trades_through_the_gateway_within_a_minute(
+    demo_stack: tuple[subprocess.Popen[str], dict[str, Any]], tmp_path: Path
+) -> None:
+    proc, endpoints = demo_stack
+    assert _get(f"{endpoints['gateway_health']}/healthz") == 200
+    dynamodb = _client(endpoints, "dynamodb")
+    table = endpoints["tables"]["orders"]
+
+    def demo_orders() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = dynamodb.scan(TableName=table)["Items"]
+        return [item for item in items if item["strategy"]["S"] == "demo"]
+
+    assert _wait_for(demo_orders, START_TIMEOUT_S, interval_s=1.0), "no demo order within a minute"
+    assert _wait_for(lambda: _get(f"{endpoints['gateway_health']}/readyz") == 200, 10), "gateway not ready"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    gateway_log = (tmp_path / "state" / "logs" / "gateway.log").read_text()
+    assert '"message":"lease released"' in gateway_log  # graceful: a standby could take over at once
 
 
 def test_busy_port_exits_non_zero_naming_it_and_starts_nothing(tmp_path: Path) -> None:
