@@ -16,11 +16,11 @@ Readiness (``/readyz``): ``leader``, ``venue`` (a successful server time within 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from tradeops.aio import wait_event
 from tradeops.aws.events import EventPublisher
 from tradeops.config import Settings
 from tradeops.gateway.clock import ExchangeClock
@@ -176,8 +176,7 @@ class GatewayApp:
                 return
             except Exception as exc:  # the venue is unreachable: stay up (healthz) and retry
                 log.warning("market data not started; retrying", extra={"error": repr(exc)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+            await wait_event(self._stop, delay)
             delay = min(delay * 2, 10.0)
 
     async def _server_time(self) -> int:

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Metrics
 
+from tradeops.aio import wait_event
 from tradeops.domain.control import TradingState
 from tradeops.domain.events import ControlChanged
 from tradeops.gateway.clock import wall_ms
@@ -193,7 +194,8 @@ class ControlApplier:
             raise TimeoutError("a previous control table read is still pending")
         pending = self._pending_read = asyncio.ensure_future(asyncio.to_thread(self._read))
         pending.add_done_callback(_retrieve)
-        return await asyncio.wait_for(asyncio.shield(pending), self._read_timeout)
+        async with asyncio.timeout(self._read_timeout):  # not wait_for: see tradeops.aio.wait_event
+            return await asyncio.shield(pending)
 
     def _read(self) -> tuple[TradingControl | None, list[StrategyControl]]:
         return self._source.trading(), self._source.strategies()
@@ -260,7 +262,8 @@ class ControlApplier:
 
     async def _cancel(self) -> int | None:
         try:
-            count = await asyncio.wait_for(self._cancel_all(), self._cancel_timeout)
+            async with asyncio.timeout(self._cancel_timeout):
+                count = await self._cancel_all()
         except Exception:
             log.exception("cancel-all on halt failed; retrying on the next refresh")
             return None
@@ -294,8 +297,7 @@ class ControlApplier:
                 await self.refresh()
             except Exception:  # refresh handles read errors; this guards subscribers and bugs alike
                 log.exception("control refresh failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            await wait_event(self._wake, self._interval)
 
     async def start(self) -> None:
         """Read the table once, then keep refreshing in a background task."""

@@ -22,12 +22,12 @@ keeper takes over after the TTL. :meth:`LeaseKeeper.release` gives it up at once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tradeops.aio import wait_event
 from tradeops.observability import get_logger
 from tradeops.store.leases import Lease
 
@@ -213,9 +213,8 @@ class LeaseKeeper:
             await self._step_down(lease, "lease expired before it could be renewed (process paused?)")
             return
         try:
-            renewed = await asyncio.wait_for(
-                asyncio.to_thread(self._store.renew, lease, self._timing.ttl_ms, now_ms), timeout=remaining
-            )
+            async with asyncio.timeout(remaining):  # not wait_for: a cancel must never look like a timeout
+                renewed = await asyncio.to_thread(self._store.renew, lease, self._timing.ttl_ms, now_ms)
         except TimeoutError:
             await self._step_down(lease, "lease expired while its renewal was pending")
             return
@@ -272,8 +271,7 @@ class LeaseKeeper:
 
     async def _pause(self, seconds: float) -> None:
         """Sleep up to ``seconds``; :meth:`release` wakes it early."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await wait_event(self._wake, seconds)
 
     def _fields(self, token: int | None = None) -> dict[str, object]:
         held = self._held

@@ -9,12 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from tradeops.aws.clients import client
 from tradeops.config import Settings
 from tradeops.domain.control import TradingState
 from tradeops.domain.events import ControlChanged
 from tradeops.gateway.control import ControlApplier, Transition
-from tradeops.store.control import ControlStore
+from tradeops.store.control import ControlStore, StrategyControl, TradingControl
 from tradeops.store.provision import create_tables
 from tradeops.store.tables import CONTROL
 
@@ -101,15 +100,39 @@ async def test_a_lost_event_is_covered_by_the_periodic_reread(store: ControlStor
         await applier.stop()
 
 
+class SwitchableSource:
+    """The real store, until ``lose()`` swaps in a real store whose table does not exist.
+
+    Deleting the table under concurrent reads races inside moto (its in-memory DynamoDB is not
+    thread-safe) and botocore's retries of the resulting 500s outlast the test; a missing table
+    gives the same real ResourceNotFound failure through the same store code, without the race.
+    """
+
+    def __init__(self, store: ControlStore, missing: ControlStore) -> None:
+        self._store, self._missing, self.lost = store, missing, False
+
+    def lose(self) -> None:
+        self.lost = True
+
+    def trading(self) -> TradingControl | None:
+        return (self._missing if self.lost else self._store).trading()
+
+    def strategies(self) -> list[StrategyControl]:
+        return (self._missing if self.lost else self._store).strategies()
+
+
 async def test_unreadable_control_table_halts_locally(aws_settings: Settings, store: ControlStore) -> None:
     set_state(store, TradingState.ACTIVE, "open")
     cancels = Cancels()
-    applier = ControlApplier(store, cancels, refresh_interval_s=0.1, lost_after_s=0.5)
+    missing = ControlStore(
+        aws_settings.model_copy(update={"table_prefix": f"absent-{aws_settings.table_prefix}"})
+    )
+    source = SwitchableSource(store, missing)
+    applier = ControlApplier(source, cancels, refresh_interval_s=0.1, lost_after_s=0.5)
     await applier.start()
     try:
-        await asyncio.to_thread(
-            client("dynamodb", aws_settings).delete_table, TableName=aws_settings.table_name(CONTROL)
-        )
+        assert applier.trading_state is TradingState.ACTIVE
+        source.lose()
         await wait_for(lambda: applier.trading_state is TradingState.HALTED, 3.0)
         assert "control table unreadable" in applier.reason
         assert cancels.calls == 1

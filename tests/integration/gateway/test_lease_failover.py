@@ -127,7 +127,9 @@ async def test_a_crashed_leader_is_replaced_within_ttl_plus_retry(pair: Pair) ->
         await pair.tasks["a"]
     name, token, waited = await pair.leader(3)
     assert name == "b" and token > first
-    assert waited <= TIMING.ttl_s + TIMING.retry_interval_s + 0.5
+    # TTL + one retry, plus slack for moto round trips on a loaded 2-core CI machine (the bound
+    # is 15 s at the production TTL of 10 s; this keeps the same shape at a 1 s TTL).
+    assert waited <= TIMING.ttl_s + TIMING.retry_interval_s + 2.0
 
 
 async def test_a_graceful_release_hands_over_at_once(pair: Pair) -> None:

@@ -1,0 +1,21 @@
+"""asyncio helpers shared by long-running loops."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait until ``event`` is set or ``timeout_s`` passes; True if it was set.
+
+    Loops idle with this rather than ``asyncio.wait_for(event.wait(), t)`` under
+    ``suppress(TimeoutError)``: on Python 3.11, ``wait_for`` can turn a cancellation that coincides with
+    its timeout into ``TimeoutError``, which that suppression then swallows, so the loop never stops.
+    ``asyncio.timeout`` keeps the two apart: a cancellation always propagates.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
