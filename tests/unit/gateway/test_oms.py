@@ -203,8 +203,15 @@ async def test_unknown_and_missing_is_rejected_only_after_the_grace_period(make_
     await oms.manager.submit(await oms.manager.accept_intent(make_intent("g")))
     await until(lambda: state_is(oms, cid, S.REJECTED))
     assert time.monotonic() - started >= FAST.not_found_grace_s
-    published = [e.state for e in oms.events.of_type("Order Updated") if isinstance(e, OrderUpdated)]
-    assert published[-2:] == [S.UNKNOWN, S.REJECTED]  # held UNKNOWN until the grace ran out
+
+    def published() -> list[OrderState]:
+        return [e.state for e in oms.events.of_type("Order Updated") if isinstance(e, OrderUpdated)]
+
+    async def rejection_published() -> bool:  # events follow the table write
+        return published()[-1:] == [S.REJECTED]
+
+    await until(rejection_published)
+    assert published()[-2:] == [S.UNKNOWN, S.REJECTED]  # held UNKNOWN until the grace ran out
     assert oms.venue.queries.count(cid) >= FAST.not_found_checks
     assert (await oms.manager.get(cid)).reason == "not_found_at_venue"
     assert oms.venue.submit_requests == [cid]
