@@ -144,7 +144,8 @@ class HealthServer:
         try:
             outcome = check()
             if inspect.isawaitable(outcome):
-                outcome = await asyncio.wait_for(_awaited(outcome), self._check_timeout_s)
+                async with asyncio.timeout(self._check_timeout_s):  # see tradeops.aio
+                    outcome = await _awaited(outcome)
         except TimeoutError:
             return CheckResult(False, f"timed out after {self._check_timeout_s} s")
         except Exception as exc:

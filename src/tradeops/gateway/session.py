@@ -310,7 +310,8 @@ class TradingSession:
                 await self.runner.stop()
             if self.intake is not None:
                 try:
-                    await asyncio.wait_for(self.intake.stop(), self.app.config.drain_timeout_s)
+                    async with asyncio.timeout(self.app.config.drain_timeout_s):  # see tradeops.aio
+                        await self.intake.stop()
                 except TimeoutError:
                     log.error("intents still in flight after the drain timeout were abandoned")
             tasks = list(self._tasks)
