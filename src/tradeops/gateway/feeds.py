@@ -11,7 +11,6 @@ and is retried after an exponential backoff with jitter. The loops end only when
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from ccxt.base.errors import ChecksumError
 
 from tradeops.gateway.quality import Feed
 from tradeops.observability import get_logger
+from tradeops.venue.mapping import MappingError, venue_decimal
 
 __all__ = ["Backoff", "Channel", "FeedSink", "feed_tasks", "to_decimal", "top_of_book"]
 
@@ -75,13 +75,13 @@ class Backoff:
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """A ccxt number (float, int, numeric string or None) as an exact Decimal; non-finite -> None."""
-    if value is None or isinstance(value, bool):
+    """A ccxt number as an exact Decimal (the adapter's one conversion rule); missing or unusable -> None."""
+    if value is None:
         return None
-    if isinstance(value, float) and not math.isfinite(value):
+    try:
+        return venue_decimal(value, "market data")
+    except MappingError:
         return None
-    result = Decimal(str(value))
-    return result if result.is_finite() else None
 
 
 def _int_or_none(value: Any) -> int | None:
