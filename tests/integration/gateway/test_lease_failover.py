@@ -149,11 +149,14 @@ async def test_a_paused_leader_steps_down_and_its_journal_writes_are_fenced(
     pair: Pair, lease_settings: Settings
 ) -> None:
     journal = JournalStore(lease_settings)
+    await asyncio.to_thread(journal.read, STREAM)  # warm the client so the first append is quick
     a, b = pair.keepers["a"], pair.keepers["b"]
     pair.start("a")
     assert (await pair.leader(3))[0] == "a"
-    journal.append(STREAM, "order_new", {"n": 1}, "gw-a", a.assert_leader())
-    stale_token = a.assert_leader()  # a prepares its next write, then freezes
+    # Store calls run off the event loop, as in the gateway: a blocking call here would starve a's
+    # renew loop and expire its tenure before the test freezes it on purpose.
+    stale_token = a.assert_leader()  # the token a writes with, and keeps for its next write
+    await asyncio.to_thread(journal.append, STREAM, "order_new", {"n": 1}, "gw-a", stale_token)
     pair.stores["a"].frozen.set()
     pair.start("b")
     async with asyncio.timeout(TIMING.ttl_s + TIMING.retry_interval_s + 1.5):
@@ -161,11 +164,11 @@ async def test_a_paused_leader_steps_down_and_its_journal_writes_are_fenced(
     assert not a.is_leader, "the paused leader still believes it leads"
     with pytest.raises(NotLeader):
         a.assert_leader()
-    journal.append(STREAM, "order_new", {"n": 2}, "gw-b", b.assert_leader())
+    await asyncio.to_thread(journal.append, STREAM, "order_new", {"n": 2}, "gw-b", b.assert_leader())
     pair.stores["a"].thawed.set()  # SIGCONT: the old leader resumes its write with the old token
     with pytest.raises(FencedOut):
-        journal.append(STREAM, "order_new", {"n": 3}, "gw-a", stale_token)
-    assert [e.fencing_token for e in journal.read(STREAM)] == [stale_token, b.assert_leader()]
+        await asyncio.to_thread(journal.append, STREAM, "order_new", {"n": 3}, "gw-a", stale_token)
+    assert [e.fencing_token for e in await asyncio.to_thread(journal.read, STREAM)] == [stale_token, b.assert_leader()]
     assert pair.lost["a"] == ["lease expired while its renewal was pending"]
     await asyncio.sleep(0.5)
     assert b.is_leader and not a.is_leader  # a is a standby again; b's renewals continue
