@@ -43,4 +43,5 @@ def aws_settings(moto_endpoint: str) -> Settings:
         reports_bucket=f"reports-{tag}",
         exchange_secret_id=f"tradeops/{tag}/exchange",
         alarm_topic_name=f"alarms-{tag}",
+        queue_prefix=f"q{tag}-",
     )

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     reports_bucket: str = "tradeops-reports"
     exchange_secret_id: str = "tradeops/exchange/binance"
     alarm_topic_name: str = "tradeops-alarms"
+    queue_prefix: str = "tradeops-"
+    """Prefix of every SQS queue name (tests isolate themselves on one moto server with their own)."""
     account: str = "main"
     """The trading account the positions and balances belong to."""
 
@@ -31,4 +33,4 @@ class Settings(BaseSettings):
         return spec.physical_name(self.table_prefix)
 
     def queue_name(self, logical: str) -> str:
-        return f"tradeops-{logical}"
+        return f"{self.queue_prefix}{logical}"

@@ -22,20 +22,11 @@ pytestmark = pytest.mark.integration
 PASSWORD = "Demo-Passw0rd-Compliance"
 
 
-class IsolatedSettings(Settings):
-    """Settings whose SQS queue names carry a per-test prefix."""
-
-    queue_prefix: str = "tradeops-"
-
-    def queue_name(self, logical: str) -> str:
-        return f"{self.queue_prefix}{logical}"
-
-
 @pytest.fixture
 def stack(
     aws_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, Settings, Any]:
-    settings = IsolatedSettings(**aws_settings.model_dump(), queue_prefix=f"{aws_settings.bus_name}-")
+    settings = aws_settings
     resources = provision(settings, demo_password=PASSWORD)
     path = tmp_path / "endpoints.json"
     write_endpoints(path, build_endpoints(settings, resources))

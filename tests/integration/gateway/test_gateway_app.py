@@ -56,16 +56,9 @@ TUNING = SessionTuning(
 )
 
 
-class IsolatedSettings(Settings):
-    """Queue names follow this test's bus (Settings.queue_name is shared by every test on one moto)."""
-
-    def queue_name(self, logical: str) -> str:
-        return f"{self.bus_name}-{logical}"
-
-
 @dataclass
 class Rig:
-    settings: IsolatedSettings
+    settings: Settings
     sim: RunningSim
     http: aiohttp.ClientSession
     tap: str
@@ -101,7 +94,7 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
 
 @pytest.fixture
 async def rig(aws_settings: Settings) -> AsyncIterator[Rig]:
-    settings = IsolatedSettings(**aws_settings.model_dump())
+    settings = aws_settings
     await asyncio.to_thread(provision, settings, exchange_key=KEY)
     # Looser rate limits than the demo defaults (20 intents arrive at once), as an approved version.
     LimitStore(settings).put_version(

@@ -30,15 +30,8 @@ from tradeops.store.journal import JournalStore
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(40)]
 
 
-class IsolatedSettings(Settings):
-    """Settings.queue_name is the same for every test; name this test's queues after its own bus."""
-
-    def queue_name(self, logical: str) -> str:
-        return f"{self.bus_name}-{logical}"
-
-
 class Stack:
-    def __init__(self, settings: IsolatedSettings, queues: dict[str, str], tap: str) -> None:
+    def __init__(self, settings: Settings, queues: dict[str, str], tap: str) -> None:
         self.settings, self.queues, self.tap = settings, queues, tap
         self.sqs = client("sqs", settings)
         self.events = client("events", settings)
@@ -107,7 +100,7 @@ class JournalOms:
 
 @pytest.fixture
 def stack(aws_settings: Settings) -> Stack:
-    settings = IsolatedSettings(**aws_settings.model_dump())
+    settings = aws_settings
     resources = provision(settings)
     sqs, events = client("sqs", settings), client("events", settings)
     tap = sqs.create_queue(QueueName=f"{settings.bus_name}-tap")["QueueUrl"]

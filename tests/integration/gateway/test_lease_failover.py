@@ -168,7 +168,8 @@ async def test_a_paused_leader_steps_down_and_its_journal_writes_are_fenced(
     pair.stores["a"].thawed.set()  # SIGCONT: the old leader resumes its write with the old token
     with pytest.raises(FencedOut):
         await asyncio.to_thread(journal.append, STREAM, "order_new", {"n": 3}, "gw-a", stale_token)
-    assert [e.fencing_token for e in await asyncio.to_thread(journal.read, STREAM)] == [stale_token, b.assert_leader()]
+    written = await asyncio.to_thread(journal.read, STREAM)
+    assert [e.fencing_token for e in written] == [stale_token, b.assert_leader()]
     assert pair.lost["a"] == ["lease expired while its renewal was pending"]
     await asyncio.sleep(0.5)
     assert b.is_leader and not a.is_leader  # a is a standby again; b's renewals continue

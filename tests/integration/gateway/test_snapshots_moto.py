@@ -55,7 +55,8 @@ async def test_loop_writes_every_interval_and_skips_without_a_price(store: Snaps
     await asyncio.sleep(0.5)
     await writer.stop()
     stored = store.between("loop", limit=100).items
-    assert 3 <= written <= 7
-    assert len(stored) == writer.written == written
+    assert 2 <= written <= 7  # ~5 at 0.2 s; fewer when a loaded machine delays the loop
+    assert len(stored) == writer.written
+    assert writer.written - written <= 1  # at most the write already in flight when ETH went away
     assert writer.skipped >= 1
     assert {r.equity for r in stored} == {D("100000") - D("15") + D("6000")}

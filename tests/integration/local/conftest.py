@@ -10,18 +10,9 @@ import pytest
 from tradeops.config import Settings
 
 
-class IsolatedSettings(Settings):
-    """Settings whose SQS queue names carry a per-test prefix (tables, bus... are already unique)."""
-
-    queue_prefix: str = "tradeops-"
-
-    def queue_name(self, logical: str) -> str:
-        return f"{self.queue_prefix}{logical}"
-
-
 @pytest.fixture
-def local_settings(aws_settings: Settings) -> IsolatedSettings:
-    return IsolatedSettings(**aws_settings.model_dump(), queue_prefix=f"{aws_settings.bus_name}-")
+def local_settings(aws_settings: Settings) -> Settings:
+    return aws_settings
 
 
 RECORDING_HANDLER = textwrap.dedent(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tradeops.aws.clients import client
+from tradeops.config import Settings
 from tradeops.domain.alerts import AlertStatus
 from tradeops.domain.events import RiskBreach, to_entry
 from tradeops.domain.values import Severity
@@ -17,13 +18,11 @@ from tradeops.local.runner import FunctionRunner
 from tradeops.routes import FUNCTIONS_BY_NAME
 from tradeops.store.alerts import AlertStore
 
-from .conftest import IsolatedSettings
-
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
 
 
 def test_a_risk_breach_becomes_an_open_alert_record(
-    local_settings: IsolatedSettings, monkeypatch: pytest.MonkeyPatch
+    local_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provisioned = provision(local_settings, demo_password="Demo-password-1")
     for key, value in settings_env(local_settings).items():  # as the runner process gets them

@@ -15,19 +15,20 @@ from typing import Any
 import pytest
 
 from tradeops.aws.clients import client
+from tradeops.config import Settings
 from tradeops.local.provision import ProvisionedResources, provision
 from tradeops.local.runner import FunctionRunner
 from tradeops.local.scheduler import Scheduler
 from tradeops.observability import ScrubbingFormatter
 from tradeops.routes import FUNCTIONS_BY_NAME, FunctionSpec, RuleSpec, ScheduleSpec
 
-from .conftest import IsolatedSettings, write_recording_handler
+from .conftest import write_recording_handler
 
 ALERTS = FUNCTIONS_BY_NAME["alerts"]
 
 
 @pytest.fixture
-def provisioned(local_settings: IsolatedSettings) -> ProvisionedResources:
+def provisioned(local_settings: Settings) -> ProvisionedResources:
     return provision(local_settings, demo_password="Demo-password-1")
 
 
@@ -53,7 +54,7 @@ def _calls(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _put(settings: IsolatedSettings, detail_type: str, detail: dict[str, Any]) -> None:
+def _put(settings: Settings, detail_type: str, detail: dict[str, Any]) -> None:
     result = client("events", settings).put_events(
         Entries=[
             {
@@ -67,7 +68,7 @@ def _put(settings: IsolatedSettings, detail_type: str, detail: dict[str, Any]) -
     assert result["FailedEntryCount"] == 0
 
 
-def _queue_depth(settings: IsolatedSettings, url: str) -> int:
+def _queue_depth(settings: Settings, url: str) -> int:
     attrs = client("sqs", settings).get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
@@ -75,7 +76,7 @@ def _queue_depth(settings: IsolatedSettings, url: str) -> int:
 
 
 def test_risk_breach_reaches_the_alerts_handler_with_the_envelope_and_a_context(
-    local_settings: IsolatedSettings, provisioned: ProvisionedResources, tmp_path: Path
+    local_settings: Settings, provisioned: ProvisionedResources, tmp_path: Path
 ) -> None:
     calls = write_recording_handler(tmp_path, "alerts")
     runner = FunctionRunner(local_settings, tmp_path, functions=[ALERTS], wait_time_s=1)
@@ -103,7 +104,7 @@ def test_risk_breach_reaches_the_alerts_handler_with_the_envelope_and_a_context(
 
 
 def test_a_failing_handler_is_retried_then_lands_in_the_dlq_with_the_error_logged(
-    local_settings: IsolatedSettings,
+    local_settings: Settings,
     provisioned: ProvisionedResources,
     tmp_path: Path,
     runner_log: io.StringIO,
@@ -131,7 +132,7 @@ def test_a_failing_handler_is_retried_then_lands_in_the_dlq_with_the_error_logge
 
 
 def test_an_undecodable_body_is_kept_not_dropped(
-    local_settings: IsolatedSettings,
+    local_settings: Settings,
     provisioned: ProvisionedResources,
     tmp_path: Path,
     runner_log: io.StringIO,
@@ -146,9 +147,7 @@ def test_an_undecodable_body_is_kept_not_dropped(
     assert "undecodable" in _lines(runner_log)[-1]["message"]
 
 
-def test_one_failing_function_does_not_block_another(
-    local_settings: IsolatedSettings, tmp_path: Path
-) -> None:
+def test_one_failing_function_does_not_block_another(local_settings: Settings, tmp_path: Path) -> None:
     good, bad = FunctionSpec("good"), FunctionSpec("bad")
     rules = [
         RuleSpec("to-good", {"detail-type": ["Good"]}, function="good"),
@@ -177,7 +176,7 @@ def test_one_failing_function_does_not_block_another(
 
 
 def test_scheduled_events_reach_the_function_as_aws_events(
-    local_settings: IsolatedSettings, provisioned: ProvisionedResources, tmp_path: Path
+    local_settings: Settings, provisioned: ProvisionedResources, tmp_path: Path
 ) -> None:
     calls = write_recording_handler(tmp_path, "alerts")
     runner = FunctionRunner(local_settings, tmp_path, functions=[ALERTS], wait_time_s=1)
