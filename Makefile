@@ -16,7 +16,10 @@ VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 PYTEST := $(RUN) pytest
 CDK_CLI := aws-cdk@2.1148.x
-TEST_DIRS := $(wildcard tests/unit tests/integration tests/infra tests/drills)
+TEST_DIRS := $(wildcard tests/unit tests/integration tests/infra tests/drills tests/e2e)
+FRONTEND := frontend
+NPM_INSTALLED := $(FRONTEND)/node_modules/.installed
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: help
 help: ## list the targets
@@ -33,18 +36,37 @@ $(VENV)/.synced: pyproject.toml uv.lock | uv
 .PHONY: install
 install: $(VENV)/.synced ## create .venv with every dependency group but ml
 
+$(NPM_INSTALLED): $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: frontend
+frontend: $(NPM_INSTALLED) ## build the operator UI into frontend/dist (typecheck included)
+	cd $(FRONTEND) && npm run build
+
+.PHONY: browser
+browser: ## install Debian's chromium for the browser tests when it is missing
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		echo "installing Debian's chromium"; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium \
+			|| { echo "make browser: could not install chromium (apt-get failed)" >&2; exit 1; }; \
+	fi
+	@test -x $(CHROMIUM) || { echo "make browser: $(CHROMIUM) is still missing" >&2; exit 1; }
+
 .PHONY: up
-up: install ## start the whole platform embedded (moto, simulator, gateway, functions, API, UI)
+up: install frontend ## start the whole platform embedded (moto, simulator, gateway, functions, API, UI)
 	$(RUN) tradeops up
 
 .PHONY: lint
-lint: install ## ruff + mypy on src/
+lint: install $(NPM_INSTALLED) ## ruff + mypy on src/, tsc on the frontend
+	cd $(FRONTEND) && npm run typecheck
 	$(RUN) ruff check src tests infra functions
 	$(RUN) ruff format --check src tests infra functions
 	$(RUN) mypy
 
 .PHONY: test
-test: install lint ## lint, unit, integration, infra and drill tests
+test: install lint frontend browser ## lint, unit, integration, infra, drill and browser tests
 	$(PYTEST) -n 2 --dist loadgroup $(TEST_DIRS)
 
 .PHONY: bench
@@ -61,4 +83,4 @@ deploy: install ## deploy to the AWS account in your environment (needs credenti
 
 .PHONY: clean
 clean:
-	rm -rf cdk.out .tradeops .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .tradeops .pytest_cache .mypy_cache .ruff_cache $(FRONTEND)/dist tests/e2e/artifacts
