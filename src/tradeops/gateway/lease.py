@@ -22,14 +22,18 @@ keeper takes over after the TTL. :meth:`LeaseKeeper.release` gives it up at once
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from tradeops.aio import wait_event
 from tradeops.observability import get_logger
 from tradeops.store.leases import Lease
+
+_T = TypeVar("_T")
 
 __all__ = ["LeaseBackend", "LeaseKeeper", "LeaseTiming", "NotLeader"]
 
@@ -115,6 +119,9 @@ class LeaseKeeper:
         self._wake = asyncio.Event()
         self._leader = asyncio.Event()
         self._acquired_task: asyncio.Task[None] | None = None
+        # Its own thread: a renewal must never queue behind the gateway's other store calls in the
+        # shared default pool (under load that starved renewals until the tenure ran out).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lease-{name}")
 
     @property
     def is_leader(self) -> bool:
@@ -182,7 +189,7 @@ class LeaseKeeper:
     async def _try_acquire(self) -> bool:
         started, now_ms = self._monotonic(), self._wall_ms()
         try:
-            lease = await asyncio.to_thread(
+            lease = await self._off_loop(
                 self._store.acquire, self.name, self.owner, self._timing.ttl_ms, now_ms
             )
         except Exception as exc:
@@ -214,7 +221,7 @@ class LeaseKeeper:
             return
         try:
             async with asyncio.timeout(remaining):  # not wait_for: a cancel must never look like a timeout
-                renewed = await asyncio.to_thread(self._store.renew, lease, self._timing.ttl_ms, now_ms)
+                renewed = await self._off_loop(self._store.renew, lease, self._timing.ttl_ms, now_ms)
         except TimeoutError:
             await self._step_down(lease, "lease expired while its renewal was pending")
             return
@@ -256,9 +263,14 @@ class LeaseKeeper:
                 await self._step_down(lease, "on_acquired failed")
                 await self._release_in_store(lease)
 
+    async def _off_loop(self, call: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, functools.partial(call, *args)
+        )
+
     async def _release_in_store(self, lease: Lease) -> bool:
         try:
-            return await asyncio.to_thread(self._store.release, lease)
+            return await self._off_loop(self._store.release, lease)
         except Exception as exc:  # it will expire by itself after the TTL
             _log.warning("lease %s: release failed: %s", self.name, exc, extra=self._fields())
             return False

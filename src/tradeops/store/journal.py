@@ -3,6 +3,10 @@
 Each entry is written with one PutItem conditioned on its (stream, seq) not existing, so an entry is
 never overwritten and two writers racing for the same seq cannot fork the chain: the loser re-reads the
 head and builds on the winner. Writer roles need PutItem/GetItem/Query only (no Update or Delete).
+
+A store remembers the head it last wrote per stream, so a single writer appends with one request; a
+remembered head that another writer has since passed only costs a failed condition and a re-read, which
+is also where a newer fencing token is found (the fence never depends on the memory).
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ class JournalItem(TableModel):
     hash = UnicodeAttribute()
 
 
+_MAX_REMEMBERED_HEADS = 4096
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -69,6 +76,7 @@ class JournalStore:
         self._model = bind_model(JournalItem, settings)
         self._max_attempts = max_attempts
         self._clock_ms = clock_ms
+        self._heads: dict[str, JournalEntry] = {}
 
     def append(
         self,
@@ -90,7 +98,8 @@ class JournalStore:
         if isinstance(fencing_token, bool) or not isinstance(fencing_token, int) or fencing_token < 0:
             raise ValueError(f"fencing_token must be a non-negative int, got {fencing_token!r}")
         for attempt in range(self._max_attempts):
-            head = self.head(stream)
+            remembered = self._heads.get(stream) if attempt == 0 else None
+            head = remembered if remembered is not None else self.head(stream)
             if head is not None and fencing_token < head.fencing_token:
                 raise FencedOut(
                     f"stream {stream!r}: token {fencing_token} < head token {head.fencing_token} "
@@ -116,7 +125,11 @@ class JournalStore:
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
                 continue
             # Return what readers will see: Decimals in the payload are stored (and hashed) as strings.
-            return JournalEntry.from_item(stored)
+            written = JournalEntry.from_item(stored)
+            if len(self._heads) >= _MAX_REMEMBERED_HEADS and stream not in self._heads:
+                self._heads.clear()
+            self._heads[stream] = written
+            return written
         raise AppendContention(f"stream {stream!r}: {self._max_attempts} appends lost the race for the head")
 
     def head(self, stream: str) -> JournalEntry | None:

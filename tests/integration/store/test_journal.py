@@ -79,11 +79,23 @@ def test_two_concurrent_writers_cannot_fork_the_chain(store_settings: Settings) 
 
 
 def test_bounded_retries_raise_contention(store_settings: Settings, monkeypatch: Any) -> None:
+    JournalStore(store_settings).append("s", "k", {}, "me", 1)
     store = JournalStore(store_settings, max_attempts=2)
-    store.append("s", "k", {}, "me", 1)
     monkeypatch.setattr(store, "head", lambda stream: None)  # always builds seq 1, which exists
     with pytest.raises(AppendContention):
         store.append("s", "k", {}, "me", 1)
+
+
+def test_a_remembered_head_that_another_writer_passed_is_re_read_and_fences(store_settings: Settings) -> None:
+    old, new = JournalStore(store_settings), JournalStore(store_settings)
+    old.append("s", "k", {"n": 1}, "old", 1)  # old now remembers seq 1 as the head
+    new.append("s", "k", {"n": 2}, "new", 1)  # same token: a second process of one tenure
+    third = old.append("s", "k", {"n": 3}, "old", 1)  # seq 2 taken: re-read, build on the real head
+    assert third.seq == 3
+    new.append("s", "k", {"n": 4}, "new", 2)  # a newer tenure writes seq 4
+    with pytest.raises(FencedOut):  # old's memory says seq 3 / token 1; the put fails, the re-read fences
+        old.append("s", "k", {"n": 5}, "old", 1)
+    assert [e.seq for e in new.read("s")] == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize(
