@@ -362,6 +362,16 @@ class SecretRotated(EventDetail):
     version_id: NonEmptyStr
 
 
+class CancelRequested(EventDetail):
+    """An operator asks the gateway (the only writer of orders) to cancel one order; idempotent."""
+
+    DETAIL_TYPE: ClassVar[str] = "Cancel Requested"
+
+    client_order_id: Identifier
+    requested_by: NonEmptyStr
+    reason: NonEmptyStr
+
+
 EVENT_TYPES: dict[str, type[EventDetail]] = {
     cls.DETAIL_TYPE: cls
     for cls in (
@@ -378,6 +388,7 @@ EVENT_TYPES: dict[str, type[EventDetail]] = {
         SecretRotated,
         ReconciliationRequested,
         FillDiscovered,
+        CancelRequested,
     )
 }
 

@@ -2,8 +2,10 @@
 
 Dispatch by ``detail-type``: "Control Changed" -> re-read the control table now; "Secret Rotated" ->
 switch the venue adapter to the new key version (it reloads the credentials); "Fill Discovered" (a
-trade reconciliation found) -> the OMS applies it, deduplicated by trade id; "Reconciliation Break" ->
-logged (applying breaks is a later issue). Unknown types are logged and dropped. A message is deleted
+trade reconciliation found) -> the OMS applies it, deduplicated by trade id; "Cancel Requested" (an
+operator's manual cancel from the API) -> the OMS cancels the order (a no-op on a terminal order, so a
+redelivery is harmless); "Reconciliation Break" -> logged (applying breaks is a later issue). Unknown types
+are logged and dropped. A message is deleted
 once handled; a failure leaves it for redelivery (the queue's redrive policy dead-letters a poison one).
 Only the leader consumes (a standby could not apply a fill), so each event reaches the trading gateway.
 """
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 from tradeops.config import Settings
 from tradeops.domain.events import (
     EVENT_TYPES,
+    CancelRequested,
     ControlChanged,
     EventDetail,
     ReconciliationBreak,
@@ -25,6 +28,7 @@ from tradeops.domain.events import (
     parse_detail,
 )
 from tradeops.domain.orders import Fill, Order
+from tradeops.gateway.oms_records import UnknownOrder
 from tradeops.observability import correlation_id_from_event, correlation_scope, get_logger
 
 __all__ = ["GatewayEventConsumer", "fill_from_detail"]
@@ -64,6 +68,7 @@ class GatewayEventConsumer:
         on_control: Callable[[ControlChanged], None],
         on_secret_rotated: Callable[[SecretRotated], Awaitable[object]],
         on_fill: Callable[[Fill], Awaitable[Order | None]],
+        on_cancel: Callable[[CancelRequested], Awaitable[object]] | None = None,
         wait_time_s: int = 5,
     ) -> None:
         self._settings = settings
@@ -71,6 +76,7 @@ class GatewayEventConsumer:
         self._on_control = on_control
         self._on_secret = on_secret_rotated
         self._on_fill = on_fill
+        self._on_cancel = on_cancel
         self._wait_time_s = wait_time_s
         self.handled = 0
 
@@ -136,6 +142,8 @@ class GatewayEventConsumer:
             log.info(
                 "discovered fill applied", extra={"cid": fill.client_order_id, "trade_id": fill.trade_id}
             )
+        elif detail_type == CancelRequested.DETAIL_TYPE:
+            await self._cancel(_parse(detail_type, detail, CancelRequested))
         elif detail_type == ReconciliationBreak.DETAIL_TYPE:
             found = _parse(detail_type, detail, ReconciliationBreak)
             log.warning(
@@ -149,3 +157,16 @@ class GatewayEventConsumer:
             )
         else:
             log.warning("gateway event of an unknown type skipped", extra={"type": detail_type})
+
+    async def _cancel(self, request: CancelRequested) -> None:
+        if self._on_cancel is None:
+            raise RuntimeError("Cancel Requested received but this consumer has no on_cancel callback")
+        try:
+            await self._on_cancel(request)
+        except UnknownOrder:
+            log.warning("operator cancel of an unknown order dropped", extra={"cid": request.client_order_id})
+            return
+        log.info(
+            "operator cancel applied",
+            extra={"cid": request.client_order_id, "requested_by": request.requested_by},
+        )

@@ -45,6 +45,12 @@ def build_endpoints(settings: Settings, resources: ProvisionedResources, **extra
     return document
 
 
+def web_endpoints(web_url: str) -> dict[str, str]:
+    """The ``ui`` and ``api`` keys for the web server at ``web_url`` (one origin: the API under /api)."""
+    base = web_url.rstrip("/")
+    return {"ui": base, "api": f"{base}/api"}
+
+
 def write_endpoints(path: Path, document: dict[str, Any]) -> None:
     """Write ``document`` to ``path`` atomically (temp file, fsync, rename), mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)

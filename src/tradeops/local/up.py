@@ -31,6 +31,7 @@ from tradeops.local.endpoints import (
     build_endpoints,
     local_aws_env,
     settings_env,
+    web_endpoints,
     write_endpoints,
 )
 from tradeops.local.provision import (
@@ -41,10 +42,11 @@ from tradeops.local.provision import (
     random_password,
 )
 from tradeops.local.supervisor import ChildFailed, ChildSpec, Supervisor, print_table
+from tradeops.local.web import LazyEnv, cognito_env
 from tradeops.routes import FUNCTIONS, FunctionSpec
 
 DEFAULT_PORT_BASE = 4700
-PORT_SLOTS: dict[str, int] = {"aws": 0, "sim": 1, "sim_md": 2, "gateway": 4}
+PORT_SLOTS: dict[str, int] = {"aws": 0, "sim": 1, "sim_md": 2, "gateway": 4, "web": 5}
 """Port of each listening process = ``port_base + slot`` (or a free port when ``port_base`` is 0)."""
 REQUIRED_MODULES = (
     "boto3",
@@ -74,6 +76,8 @@ class UpOptions:
     sim_seed: int = 7
     demo: bool = True
     """Run the demo strategy inside the gateway (``--no-demo`` turns it off)."""
+    ui_dir: Path = Path("frontend/dist")
+    """The built operator UI, served with the API on one origin (tradeops.local.web)."""
 
 
 def check_host(host: str) -> None:
@@ -192,6 +196,8 @@ class _Stack:
         published = self.supervisor.endpoints() if self.supervisor else {}
         if "sim" in published:
             published["sim_md"] = self.sim_md_url
+        if "ui" in published:
+            published.update(web_endpoints(published["ui"]))
         return build_endpoints(self.settings, self.resources, supervisor_pid=os.getpid(), **published)
 
     def write_endpoints(self) -> None:
@@ -285,6 +291,25 @@ def _register_children(supervisor: Supervisor, stack: _Stack) -> None:
             ready_timeout_s=60,
         )
     )
+    web_url = f"http://{opts.host}:{stack.ports['web']}"
+    web_argv = [python, "-m", "tradeops.local.web", "--host", opts.host, "--port", str(stack.ports["web"])]
+    web_argv += ["--ui-dir", str(opts.ui_dir.resolve())]
+
+    def web_env() -> dict[str, str]:
+        """Read at each (re)start: the Cognito pool of the latest provisioning."""
+        assert stack.resources is not None and stack.resources.cognito is not None
+        return {**stack.child_env(), **cognito_env(stack.resources.cognito)}
+
+    supervisor.register(
+        ChildSpec(
+            "web",
+            web_argv,
+            env=LazyEnv(web_env),
+            ready=f"{web_url}/api/openapi.json",
+            url=web_url,
+            endpoint="ui",
+        )
+    )
 
 
 def _print_summary(stack: _Stack, out: IO[str] | None) -> None:
@@ -301,6 +326,8 @@ def _print_summary(stack: _Stack, out: IO[str] | None) -> None:
     if "gateway_health" in document:
         demo = "demo strategy on" if stack.options.demo else "no demo strategy (--no-demo)"
         endpoints.add_row("gateway health", f"{document['gateway_health']}/readyz  ({demo})")
+    if "ui" in document:
+        endpoints.add_row("operator UI + API", f"{document['ui']}  (API {document['api']})")
     endpoints.add_row("endpoints file", str(stack.endpoints_path))
     logins = Table(title="demo logins", title_justify="left")
     for column in ("username", "password", "groups"):

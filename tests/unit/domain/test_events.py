@@ -12,6 +12,7 @@ import pytest
 from tradeops.domain.events import (
     EVENT_TYPES,
     BrokerConnectivityChanged,
+    CancelRequested,
     ControlChanged,
     EventDetail,
     EventSchemaError,
@@ -141,6 +142,9 @@ SAMPLES: list[EventDetail] = [
         fee_asset="BNB",
         ts=1_700_000_000_000,
         is_maker=False,
+    ),
+    CancelRequested(
+        correlation_id="c", client_order_id="toen-abc", requested_by="trader@tradeops.example", reason="manual"
     ),
 ]
 

@@ -1,0 +1,174 @@
+"""The operator API and the built UI on one origin, for ``tradeops up`` (``python -m tradeops.local.web``).
+
+A small aiohttp server: ``/api/...`` goes to the Chalice app through Chalice's own local API Gateway
+emulation (``chalice.local.LocalGateway``: the same proxy events and routing as API Gateway), anything
+else is a file of the built UI (``frontend/dist``), with ``index.html`` for SPA routes and a clear 503
+page when the UI has not been built. Chalice keeps the current request on the app object, so API calls
+run one at a time in a worker thread (the event loop never blocks on DynamoDB).
+
+The Cognito issuer, client id and JWKS URL come from ``TRADEOPS_COGNITO_*`` (``tradeops up`` passes
+the embedded pool's, see :func:`cognito_env`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from chalice.app import Chalice
+from chalice.config import Config
+from chalice.local import LocalGateway, LocalGatewayException
+
+from tradeops.local.provision import CognitoResources
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    ),
+}
+NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>tradeops: UI not built</title></head><body><h1>The operator UI has not been built</h1>
+<p>Build it with <code>npm --prefix frontend ci &amp;&amp; npm --prefix frontend run build</code>
+then reload. The API is up: <a href="/api/openapi.json">/api/openapi.json</a>.</p>
+</body></html>"""
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def cognito_env(cognito: CognitoResources) -> dict[str, str]:
+    """The ``TRADEOPS_COGNITO_*`` variables of the API for the embedded pool."""
+    return {
+        "TRADEOPS_COGNITO_ISSUER": cognito.issuer,
+        "TRADEOPS_COGNITO_CLIENT_ID": cognito.client_id,
+        "TRADEOPS_COGNITO_JWKS_URL": cognito.jwks_url,
+    }
+
+
+class LazyEnv(Mapping[str, str]):
+    """An environment computed when a child (re)starts: e.g. from the latest provisioning result."""
+
+    def __init__(self, build: Callable[[], Mapping[str, str]]) -> None:
+        self._build = build
+
+    def __getitem__(self, key: str) -> str:
+        return self._build()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict(self._build()))
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+
+class WebServer:
+    """Serves ``app`` under ``/api/`` and the files of ``ui_dir`` elsewhere on ``host:port``."""
+
+    def __init__(self, app: Chalice, ui_dir: Path | None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._gateway = LocalGateway(app, Config.create(lambda_timeout=30, lambda_memory_size=512))
+        self._ui_dir = None if ui_dir is None else ui_dir.resolve()
+        self._host = host
+        self._port = port
+        self._api_lock = threading.Lock()
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_route("*", "/api/{tail:.*}", self._api)
+        app.router.add_route("GET", "/{tail:.*}", self._static)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self._host, self._port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _api(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = dict(request.headers)
+        status, reply_headers, payload = await asyncio.to_thread(
+            self._call_api, request.method, request.path_qs, headers, body or None
+        )
+        response = web.Response(status=status, body=payload)
+        for name, value in reply_headers.items():
+            response.headers[name] = value
+        return response
+
+    def _call_api(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        with self._api_lock:
+            try:
+                reply: dict[str, Any] = self._gateway.handle_request(method, path, headers, body)
+            except LocalGatewayException as exc:
+                return exc.CODE, {"Content-Type": "application/json"}, exc.body or b""
+        payload = reply.get("body") or b""
+        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        names = {str(k): str(v) for k, v in (reply.get("headers") or {}).items()}
+        return int(reply["statusCode"]), names, data
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        index = None if self._ui_dir is None else self._ui_dir / "index.html"
+        if self._ui_dir is None or index is None or not index.is_file():
+            headers = dict(SECURITY_HEADERS)
+            return web.Response(status=503, text=NOT_BUILT, content_type="text/html", headers=headers)
+        target = (self._ui_dir / request.match_info["tail"]).resolve()
+        if not target.is_relative_to(self._ui_dir) or not target.is_file():
+            target = index  # an SPA route (or an attempt to leave the directory): the app's shell
+        headers = dict(SECURITY_HEADERS)
+        headers["Cache-Control"] = "no-cache" if target == index else "public, max-age=3600"
+        return web.FileResponse(target, headers=headers)
+
+
+async def serve(host: str, port: int, ui_dir: Path | None) -> None:
+    """Run until SIGINT/SIGTERM with the API configured from the environment."""
+    from tradeops.api import create_app
+
+    server = WebServer(create_app(), ui_dir, host=host, port=port)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    print(f"tradeops web: API and UI on {server.url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tradeops.local.web", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ui-dir", type=Path, default=Path("frontend/dist"))
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.host, args.port, args.ui_dir))
+
+
+if __name__ == "__main__":
+    main()
