@@ -144,7 +144,10 @@ SAMPLES: list[EventDetail] = [
         is_maker=False,
     ),
     CancelRequested(
-        correlation_id="c", client_order_id="toen-abc", requested_by="trader@tradeops.example", reason="manual"
+        correlation_id="c",
+        client_order_id="toen-abc",
+        requested_by="trader@tradeops.example",
+        reason="manual",
     ),
 ]
 
