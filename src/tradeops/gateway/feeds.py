@@ -2,10 +2,13 @@
 
 Each channel (ticker, trades, order book) runs in its own task: it awaits the next ccxt update,
 converts ccxt's floats to Decimal at this boundary (``Decimal(str(x))``) and hands the exchange time
-and top of book to a :class:`FeedSink`. Errors never end a loop: a depth sequence gap (ccxt raises
-``ChecksumError`` and drops the book, so the next ``watch_order_book`` re-subscribes and fetches a new
-snapshot) is reported as a resync and retried at once; any other error marks the feed disconnected
-and is retried after an exponential backoff with jitter. The loops end only when cancelled.
+and top of book to a :class:`FeedSink`. An order book without an exchange time holds only the REST
+snapshot of a subscription (no stream event yet) and is not delivered: a stalled socket that is
+recycled must not look live for a staleness period after each reconnect. Errors never end a loop: a
+depth sequence gap (ccxt raises ``ChecksumError`` and drops the book, so the next ``watch_order_book``
+re-subscribes and fetches a new snapshot) is reported as a resync and retried at once; any other error
+marks the feed disconnected and is retried after an exponential backoff with jitter. The loops end
+only when cancelled.
 """
 
 from __future__ import annotations
@@ -114,8 +117,13 @@ async def _trades(exchange: Any, symbol: str, feed: Feed, sink: FeedSink) -> Non
 
 async def _book(exchange: Any, symbol: str, feed: Feed, sink: FeedSink) -> None:
     book = await exchange.watch_order_book(symbol)
+    stamp = _int_or_none(book.get("timestamp"))
+    if stamp is None:
+        # Only the REST snapshot of a (re)subscription is behind this book: ccxt resolves the watch with it
+        # even when the socket delivers nothing (a stalled feed). It is no evidence of a live socket.
+        return
     bid, ask = top_of_book(book)
-    sink.on_update(symbol, feed, _int_or_none(book.get("timestamp")), bid, ask, depth_synced=True)
+    sink.on_update(symbol, feed, stamp, bid, ask, depth_synced=True)
 
 
 _STEPS: dict[Channel, Callable[[Any, str, Feed, FeedSink], Awaitable[None]]] = {

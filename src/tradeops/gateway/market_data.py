@@ -5,9 +5,9 @@ exchanges (primary and backup connections) with the per-symbol :class:`QualityBo
 quality periodically and on every read, publishes each change through ``on_event`` (the gateway wires
 it to the EventPublisher), polls REST ``fetch_ticker`` at a bounded rate for symbols whose sockets
 are both stale (the view stays fed but is DEGRADED, never OK, and not good for opening orders),
-recycles a connection that stays open but silent for ``recycle_after_s`` (a half-open or stalled
-socket never raises by itself), and writes EMF metrics: messages/s per feed, staleness, depth
-resyncs, connection recycles, quality state.
+recycles a connection that stays silent for ``recycle_after_s``, again every ``recycle_after_s`` while
+it stays silent (a half-open or stalled socket never raises by itself, nor does its reconnection),
+and writes EMF metrics: messages/s per feed, staleness, depth resyncs, connection recycles, quality.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ class MarketData:
             await asyncio.sleep(self.config.evaluate_interval_s)
 
     def _recycle_silent(self, now: int) -> None:
-        """Fail every socket of a connection that is open but silent, so its loops reconnect."""
+        """Fail every socket of a silent connection (at most once per limit), so its loops reconnect."""
         limit = int(self.config.recycle_after_s * 1000)
         for feed, exchange in self._exchanges.items():
             silences = [self.quality.silence_ms(s, feed, now) for s in self.config.symbols]

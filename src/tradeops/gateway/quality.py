@@ -220,9 +220,12 @@ class QualityBook:
         return not any(st.feeds[f].fresh(now_ms, st.thresholds.stale_ms) for f in SOCKET_FEEDS)
 
     def silence_ms(self, symbol: str, feed: Feed, now_ms: int) -> int | None:
-        """How long a connected ``feed`` has delivered nothing (None when disconnected or never up)."""
+        """How long ``feed`` has delivered nothing since its last message (None before the first one).
+
+        A failed (or recycled) feed keeps counting: a reconnection that stays silent is silence too.
+        """
         state = self._feed(symbol, feed)
-        if not state.connected or state.receipt_ms is None:
+        if state.receipt_ms is None:
             return None
         return max(0, now_ms - state.receipt_ms)
 

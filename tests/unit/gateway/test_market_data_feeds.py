@@ -99,6 +99,16 @@ async def test_depth_gap_is_a_resync_and_errors_reconnect() -> None:
     assert len(sink.updates) == 2 and exchange.calls == 5
 
 
+async def test_a_snapshot_only_book_is_not_a_live_message() -> None:
+    """ccxt resolves watch_order_book with the REST snapshot (no exchange time) even on a silent socket."""
+    snapshot = {"timestamp": None, "bids": [[60000.1, 1.0]], "asks": [[60000.2, 2.0]]}
+    streamed = {"timestamp": T0, "bids": [[60000.3, 1.0]], "asks": [[60000.4, 2.0]]}
+    sink = Recorder()
+    await run_until_idle(ScriptedExchange([snapshot, snapshot, streamed]), Channel.BOOK, sink)
+    assert sink.updates == [(S, Feed.PRIMARY, T0, Decimal("60000.3"), Decimal("60000.4"), True)]
+    assert sink.errors == [] and sink.gaps == 0
+
+
 async def test_ticker_and_trades_convert_at_the_boundary() -> None:
     sink = Recorder()
     await run_until_idle(

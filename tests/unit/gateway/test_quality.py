@@ -114,6 +114,16 @@ def test_disconnect_of_both_feeds_is_reported_as_disconnected() -> None:
     assert q.quality(S) is FeedQuality.STALE
 
 
+def test_silence_counts_from_the_last_message_across_a_disconnect() -> None:
+    """A recycled feed whose reconnection stays silent is still silent (so it is recycled again)."""
+    q = book()
+    assert q.silence_ms(S, Feed.PRIMARY, T0) is None  # never up
+    feed_both(q, T0 + 100)
+    assert q.silence_ms(S, Feed.PRIMARY, T0 + 400) == 300
+    q.on_disconnected(S, Feed.PRIMARY)
+    assert q.silence_ms(S, Feed.PRIMARY, T0 + 9_100) == 9_000
+
+
 def test_a_disconnect_healed_between_evaluations_is_still_reported() -> None:
     q = book()
     feed_both(q, T0 + 100)
