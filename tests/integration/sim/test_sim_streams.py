@@ -126,6 +126,17 @@ async def test_stalled_md_feed_while_main_flows(ccxt_factory: Any, admin: Any) -
     assert await asyncio.wait_for(stalled, 5)
 
 
+async def test_a_socket_opened_during_a_stall_is_stalled_from_its_first_message(
+    sim: RunningSim, admin: Any
+) -> None:
+    await admin.faults({"kind": "stream_stall", "port": "md"})
+    async with aiohttp.ClientSession() as http:
+        md = await http.ws_connect(sim.md_url.replace("http", "ws") + "/ws/btcusdt@trade")
+        with pytest.raises(TimeoutError):  # no burst of data before the next fault tick
+            await md.receive(timeout=0.5)
+        await md.close()
+
+
 async def test_md_port_disconnects_every_n_seconds(sim: RunningSim, admin: Any) -> None:
     await admin.faults({"kind": "stream_disconnect", "port": "md", "every_s": 0.5})
     async with aiohttp.ClientSession() as http:

@@ -176,6 +176,7 @@ class StreamHub:
         combined = path.rstrip("/") == "/stream"
         initial = request.query.get("streams", "").split("/") if combined else path.split("/")
         conn = StreamConn(next(self._ids), port, path, combined, Outbox(ws))
+        conn.stalled, _ = self._faults.stream_faults(port, conn.id)  # a reconnect inherits an armed stall
         self._conns[conn.id] = conn
         self._subscribe(conn, [s for s in initial if self.valid(s)])
         try:
