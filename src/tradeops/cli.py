@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from tradeops.audit_commands import audit_app
+from tradeops.kill_switch_commands import kill_switch_app
 from tradeops.limits_commands import limits_app
 from tradeops.local.commands import up
 from tradeops.reconcile_commands import reconcile
@@ -25,6 +26,7 @@ app.command("reconcile")(reconcile)
 app.add_typer(audit_app, name="audit")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(limits_app, name="limits")
+app.add_typer(kill_switch_app, name="kill-switch")
 
 
 @app.command()

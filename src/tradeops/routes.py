@@ -111,6 +111,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         doc="Read-only venue queries diffed against the projections; records runs and breaks; publishes.",
     ),
     FunctionSpec(
+        "risk_monitor",
+        timeout_s=60,
+        tables_read=("snapshots", "positions", "limits", "control", "alerts", "journal"),
+        tables_write=("control", "journal", "alerts", "idempotency"),
+        publishes_events=True,
+        doc="Post-trade limits (daily loss, drawdown, exposure, concentration) on fills and every minute; "
+        "a breach publishes Risk Breach, opens an alert and restricts or halts trading (control table).",
+    ),
+    FunctionSpec(
         "archiver",
         timeout_s=120,
         tables_read=("journal",),
@@ -133,6 +142,7 @@ GATEWAY_EVENTS = (
     "Secret Rotated",
     "Fill Discovered",
     "Reconciliation Break",
+    "Cancel Requested",
 )
 """Events the gateway applies (it is the only writer of orders: others ask through these)."""
 
@@ -154,13 +164,19 @@ RULES: tuple[RuleSpec, ...] = (
         "gateway-events",
         {"source": [{"prefix": SOURCE_PREFIX}], "detail-type": list(GATEWAY_EVENTS)},
         queue="gateway-events",
-        doc="What the gateway must apply: control changes, rotated keys, fills found by reconciliation.",
+        doc="What the gateway must apply: control changes, rotated keys, reconciliation's fills, cancels.",
     ),
     RuleSpec(
         "reconciliation-requested",
         {"source": [{"prefix": SOURCE_PREFIX}], "detail-type": ["Reconciliation Requested"]},
         function="reconcile",
         doc="On demand (operator, gateway takeover) in addition to the schedule.",
+    ),
+    RuleSpec(
+        "risk-monitor-on-fills",
+        {"source": ["tradeops.gateway"], "detail-type": ["Order Filled"]},
+        function="risk_monitor",
+        doc="Every fill re-evaluates the post-trade limits (in addition to the schedule).",
     ),
     RuleSpec(
         "alerts-from-events",
@@ -177,6 +193,7 @@ RULES: tuple[RuleSpec, ...] = (
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("reconcile-every-minute", "rate(1 minute)", "reconcile"),
+    ScheduleSpec("risk-monitor-every-minute", "rate(1 minute)", "risk_monitor"),
     ScheduleSpec(
         "revoke-retired-exchange-keys",
         "rate(1 hour)",

@@ -12,11 +12,6 @@ from ._browser import CHROMIUM, CHROMIUM_ARGS
 from ._stack import Stack, run_stack
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "e2e: drives the built UI in Debian's chromium against `tradeops up`")
-    config.addinivalue_line("markers", "xdist_group(name): run in one xdist worker (known without xdist too)")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield from run_stack(tmp_path_factory.mktemp("e2e-stack"))

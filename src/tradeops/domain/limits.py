@@ -96,9 +96,19 @@ class RiskLimits:
     strategy_allocations: Mapping[str, Decimal]
     proposed_by: str | None = None
     approved_by: str | None = None
+    max_daily_loss: Decimal = Decimal("10000")
+    """Post-trade (risk monitor): loss below the start-of-day equity, in quote, that halts trading."""
+    max_drawdown: Decimal = Decimal("0.1")
+    """Post-trade: fall from the day's equity high-water mark, as a fraction of it, that halts trading."""
+    max_concentration: Decimal = Decimal("0.5")
+    """Post-trade: largest one-symbol position notional as a fraction of equity (above it: reduce only)."""
 
     def __post_init__(self) -> None:
         _check_int("version", self.version, 1)
+        for name in ("max_daily_loss", "max_drawdown", "max_concentration"):
+            _check_decimal(name, getattr(self, name))
+        if self.max_drawdown >= 1:
+            raise LimitsValidationError("max_drawdown", "must be < 1 (100 %)")
         for name in ("max_order_quantity", "max_position_notional", "strategy_allocations"):
             value = getattr(self, name)
             _check_mapping(name, value)

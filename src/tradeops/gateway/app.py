@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from tradeops.aio import wait_event
 from tradeops.aws.events import EventPublisher
 from tradeops.config import Settings
+from tradeops.gateway import halt
 from tradeops.gateway.clock import ExchangeClock
 from tradeops.gateway.control import ControlApplier
 from tradeops.gateway.health import CheckResult, HealthServer
@@ -163,7 +164,9 @@ class GatewayApp:
             on_event=self.notifications.emit,
             clock=self._clock,
         )
-        self._control = ControlApplier(ControlStore(settings), self._cancel_all_open_orders)
+        self._control = ControlApplier(
+            ControlStore(settings), self._cancel_all_open_orders, flatten_positions=self._flatten_positions
+        )
         await self._control.start()
         self._spawn(self._clock_loop(), "exchange-clock")
         await self._start_market_data()
@@ -211,18 +214,19 @@ class GatewayApp:
         await self.control.on_control_plane_lost(f"lease lost: {reason}")
 
     async def _cancel_all_open_orders(self) -> int:
-        """HALTED: cancel every working order; only the leader can (a standby's are the leader's)."""
+        """HALTED: cancel every working order (venue first: :func:`halt.cancel_all`); only the leader
+        can (a standby's are the leader's)."""
         session = self.session
         if session is None or session.oms is None or self._keeper is None or not self._keeper.is_leader:
             return 0
-        orders = session.oms.working_orders()
-        results = await asyncio.gather(
-            *(session.oms.cancel(o.client_order_id, "trading halted") for o in orders), return_exceptions=True
-        )
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            raise RuntimeError(f"{len(failed)} of {len(orders)} cancels failed: {failed[0]!r}")
-        return len(orders)
+        return await halt.cancel_all(session.oms, self.adapter, "trading halted")
+
+    async def _flatten_positions(self, flatten_id: str) -> int:
+        """Kill switch with flatten: close the leader's positions (:func:`halt.flatten`)."""
+        session = self.session
+        if session is None or self._keeper is None or not self._keeper.is_leader:
+            raise RuntimeError("not the leader: nothing to flatten here")
+        return await halt.flatten(session, self.adapter, flatten_id)
 
     async def _shutdown(self) -> None:
         log.info("gateway stopping")

@@ -95,8 +95,12 @@ class ProtectionManager:
         instruments: Mapping[str, Instrument],
         config: ProtectionConfig | None = None,
         clock_ms: Callable[[], int] = _now_ms,
+        may_place: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``may_place`` says whether new protective orders may be sent now (False while HALTED: only
+        cancels then; the supervisor places what is missing once trading resumes)."""
         self.oms = oms
+        self._may_place = may_place
         self.venue = venue
         self.config = config or ProtectionConfig()
         self._journal = journal
@@ -201,6 +205,9 @@ class ProtectionManager:
         )
 
     async def _place(self, position: ProtectedPosition, plan: OcoPlan) -> None:
+        if not self._may_place():
+            log.info("trading halted: protection deferred", extra={"intent_id": position.intent_id})
+            return
         legs = self._leg_orders(position, plan)
         for leg in legs:
             await self._register(leg)
@@ -261,7 +268,7 @@ class ProtectionManager:
         """Close the exposure with a market order and raise a critical alert."""
         instrument = self._instruments[position.symbol]
         quantity = instrument.floor_quantity(position.exposure)
-        if quantity > 0:
+        if quantity > 0 and self._may_place():
             cid = exit_order_id(position.intent_id, position.generation)
             exit_order = Order.new(
                 client_order_id=cid,

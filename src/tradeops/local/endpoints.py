@@ -33,6 +33,7 @@ def build_endpoints(settings: Settings, resources: ProvisionedResources, **extra
         "tables": dict(resources.tables),
         "buckets": dict(resources.buckets),
         "queues": dict(resources.queues),
+        "queue_prefix": settings.queue_prefix,
         "secret_id": resources.secret_id,
         "alarm_topic_arn": resources.alarm_topic_arn,
         "cognito": asdict(resources.cognito),
@@ -109,6 +110,7 @@ def settings_from_endpoints(document: Mapping[str, Any]) -> Settings:
         worm_bucket=document["buckets"]["worm"],
         reports_bucket=document["buckets"]["reports"],
         exchange_secret_id=document["secret_id"],
+        queue_prefix=document.get("queue_prefix", Settings.model_fields["queue_prefix"].default),
     )
 
 

@@ -157,14 +157,16 @@ async def build(aws_settings: Settings) -> AsyncIterator[Callable[..., Awaitable
     create_tables(aws_settings)
     desks: list[Desk] = []
 
-    async def make(venue: Any = None) -> Desk:
+    async def make(venue: Any = None, may_place: Callable[[], bool] = lambda: True) -> Desk:
         venue = venue if venue is not None else fakes.FakeVenue()
         feed = FillFeed()
         journal, orders = JournalStore(aws_settings), OrderStore(aws_settings)
         oms = OrderManager(venue, journal, orders, FillStore(aws_settings), feed, lambda: 1, OMS)
         await oms.recover()
         oco = FakeOcoVenue(venue)
-        manager = ProtectionManager(oms, oco, journal, orders, lambda: 1, {"BTC/USDT": BTC}, FAST)
+        manager = ProtectionManager(
+            oms, oco, journal, orders, lambda: 1, {"BTC/USDT": BTC}, FAST, may_place=may_place
+        )
         feed.manager = manager
         desk = Desk(oms, venue, oco, feed, manager, asyncio.create_task(manager.run()), journal)
         desks.append(desk)
@@ -316,3 +318,16 @@ async def test_an_entry_filled_before_any_oco_is_protected_after_a_restart_from_
     await until(lambda: len(second.oco.placed) == 1, "protected after the restart")
     plan = second.oco.placed[0]
     assert (plan.intent_id, plan.quantity, plan.stop_price) == (intent_id, Decimal("0.25"), Decimal("90.00"))
+
+
+async def test_while_halted_no_oco_is_placed_and_the_supervisor_places_it_after_resume(
+    build: Callable[..., Awaitable[Desk]],
+) -> None:
+    halted = True
+    desk = await build(may_place=lambda: not halted)
+    await enter(desk, intent("h", quantity="0.5"))
+    await asyncio.sleep(FAST.supervise_interval_s * 3 + 0.2)  # fills and sweeps happen; nothing is sent
+    assert desk.oco.placed == []
+    halted = False
+    await until(lambda: len(desk.oco.placed) == 1, "the OCO placed once trading resumed")
+    assert desk.oco.placed[0].quantity == Decimal("0.5")

@@ -44,6 +44,7 @@ def test_document_has_every_key_and_no_placeholders() -> None:
         "tables",
         "buckets",
         "queues",
+        "queue_prefix",
         "secret_id",
         "alarm_topic_arn",
         "cognito",
