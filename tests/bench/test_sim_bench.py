@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tradeops.sim import SimConfig
-from tradeops.sim.commands import READY_PREFIX
 from tradeops.sim.server import start_sim
 from tradeops.venue.sim_exchange import make_ccxt_exchange
 
@@ -41,32 +39,6 @@ def _print_table() -> Iterator[None]:
     width = max((len(m) for m, _, _ in RESULTS), default=0)
     print("\n\nsimulator benchmark")
     print("\n".join(f"  {m:<{width}}  {v:>12}  {g}" for m, v, g in RESULTS))
-
-
-@pytest.fixture
-async def sim_process() -> AsyncIterator[dict[str, str]]:
-    """`python -m tradeops.sim` on free ports; yields its SIM_READY document; terminated after."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tradeops.sim", "--port", "0", "--md-port", "0", "--balance", "USDT=1000000000",
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        for _ in range(40):
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-            if line.startswith(READY_PREFIX):
-                ready: dict[str, str] = json.loads(line[len(READY_PREFIX) :])
-                break
-        else:
-            raise AssertionError("simulator did not start")
-        async with aiohttp.ClientSession() as http:
-            fault = {"faults": [{"kind": "weight_limit", "per_minute": 1_000_000_000}]}
-            async with http.post(f"{ready['admin_url']}/faults", json=fault) as resp:
-                assert resp.status == 200
-        yield ready
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 15)
 
 
 async def _bare_orders(ready: dict[str, str], count: int, concurrency: int) -> float:
