@@ -31,10 +31,12 @@ from tradeops.gateway.lease import LeaseKeeper, LeaseTiming
 from tradeops.gateway.market_data import MarketData, MarketDataConfig
 from tradeops.gateway.quality import FeedQuality, SymbolThresholds
 from tradeops.gateway.session import SessionTuning, TradingSession
+from tradeops.gateway.status import StatusWriter, feed_statuses
 from tradeops.gateway.wiring import BackgroundPublisher, GatewayConfig, market_data_exchanges, rest_factory
 from tradeops.observability import get_logger
 from tradeops.store.control import ControlStore
 from tradeops.store.leases import LeaseStore
+from tradeops.store.status import StatusStore
 from tradeops.venue.adapter import VenueAdapter
 from tradeops.venue.credentials import CredentialsProvider
 from tradeops.venue.outcomes import Accepted
@@ -85,6 +87,13 @@ class GatewayApp:
         self._control: ControlApplier | None = None
         self._keeper: LeaseKeeper | None = None
         self._clock: ExchangeClock | None = None
+        self.status_writer = StatusWriter(
+            StatusStore(settings),
+            config.owner,
+            readiness=self.health.readiness,
+            feeds=lambda: feed_statuses(self._market_data, config.symbols),
+            clock_offset_ms=self.clock_offset_ms,
+        )
 
     # ---- parts the session uses (built by run) ----------------------------------------------------
     @property
@@ -127,6 +136,7 @@ class GatewayApp:
         """Run until :meth:`request_stop` (or a failure); returns the process exit code."""
         await self.health.start()
         self._register_checks()
+        self.status_writer.start()
         try:
             await self._start_components()
             if not self._stop.is_set():
@@ -246,6 +256,7 @@ class GatewayApp:
         if self._adapter is not None:
             await self._adapter.close()
         await self.notifications.drain(5.0)
+        await self.status_writer.stop()
         await self.health.stop()
         log.info("gateway stopped", extra={"exit_code": self._exit_code})
 

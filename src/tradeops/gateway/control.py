@@ -226,6 +226,14 @@ class ControlApplier:
             log.info("control plane restored")
         await self.refresh()
 
+    async def cancel_if_halted(self) -> None:
+        """A new leader that finds trading HALTED cancels the open orders it inherited (a standby's halt
+        cancelled nothing: the orders were the old leader's)."""
+        async with self._lock:
+            if self._effective is TradingState.HALTED:
+                self._cancel_pending = True
+                await self._cancel()
+
     # -- reading and applying ------------------------------------------------------------------------
 
     async def refresh(self) -> None:

@@ -10,9 +10,11 @@ state (SUBMITTING, UNKNOWN, CANCELING, busy), goes through ``OrderManager.cancel
 from venue evidence. Nothing is lost if the process dies in between: the venue is the truth and the
 OMS recovers working orders from it.
 
-:func:`flatten` closes each position of the session's portfolio with market orders (intent ids derived
-from the flatten id, strategy :data:`FLATTEN_STRATEGY`), each at most the symbol's
-``max_order_quantity`` and floored to the venue's step; it runs inside
+:func:`cancel_all` leaves the legs of protective OCOs in place (a halt stops trading; it does not take
+the stops off the positions). :func:`flatten` cancels them first, then closes each position of the
+session's portfolio with market orders (intent ids derived from the flatten id, strategy
+:data:`FLATTEN_STRATEGY`), each at most the symbol's ``max_order_quantity`` and floored to the
+venue's step; it runs inside
 :meth:`~tradeops.gateway.control.ControlApplier.flatten_scope`, so pre-trade risk treats HALTED as
 REDUCING for these orders only, and every other limit (collar, notional, rate, funds) still applies.
 A denial stops that symbol. Orders and intents are journaled by the OMS like any other.
@@ -29,6 +31,7 @@ from tradeops.domain.events import TradeIntent
 from tradeops.domain.ids import OrderLeg, client_order_id
 from tradeops.domain.orders import Order, OrderState
 from tradeops.domain.portfolio import split_symbol
+from tradeops.domain.protection import parse_leg_id
 from tradeops.domain.values import OrderType, Side
 from tradeops.gateway.intake_messages import EnvelopeMeta
 from tradeops.observability import get_logger
@@ -48,9 +51,19 @@ _DIRECT = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
 _MAX_ORDERS_PER_SYMBOL = 50
 
 
-async def cancel_all(oms: OrderManager, venue: VenueAdapter, reason: str) -> int:
-    """Cancel every working order (see the module docstring); raises if any could not be handled."""
-    orders = oms.working_orders()
+async def cancel_all(
+    oms: OrderManager, venue: VenueAdapter, reason: str, *, keep_protection: bool = True
+) -> int:
+    """Cancel every working order (see the module docstring); raises if any could not be handled.
+
+    With ``keep_protection`` the legs of protective OCOs (exchange-native stop-loss/take-profit) stay:
+    a halt stops trading, it does not strip the positions of their stops. Flatten removes them first.
+    """
+    orders = [
+        o
+        for o in oms.working_orders()
+        if not (keep_protection and parse_leg_id(o.client_order_id) is not None)
+    ]
     direct = [o for o in orders if o.state in _DIRECT and not oms.is_busy(o.client_order_id)]
     others = [o for o in orders if o not in direct]
     outcomes = await asyncio.gather(*(venue.cancel(o.symbol, o.client_order_id) for o in direct))
@@ -81,6 +94,8 @@ async def flatten(session: TradingSession, venue: VenueAdapter, flatten_id: str)
     loaded = await venue.load_instruments()
     if not isinstance(loaded, Accepted):
         raise RuntimeError(f"instruments unavailable: {loaded!r}")
+    # The protective OCOs hold the base asset the market orders are about to sell: cancel them first.
+    await cancel_all(oms, venue, "flatten: protection replaced by the close", keep_protection=False)
     tag = hashlib.sha256(flatten_id.encode()).hexdigest()[:24]
     sent = 0
     for symbol, position in sorted(portfolio.positions.items()):
