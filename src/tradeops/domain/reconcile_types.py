@@ -180,10 +180,13 @@ def signed_quantity(side: Side, quantity: Decimal) -> Decimal:
 
 
 def net_positions(fills: Iterable[Fill]) -> dict[str, Decimal]:
-    """Net base quantity per symbol (buys positive), as positions are derived from fills."""
+    """Net base quantity per symbol (buys positive), as positions are derived from fills: a fee paid in
+    the base asset reduces what is held (the same rule as :class:`tradeops.domain.portfolio.Position`)."""
     net: dict[str, Decimal] = defaultdict(Decimal)
     for fill in fills:
         net[fill.symbol] += signed_quantity(fill.side, fill.quantity)
+        if fill.fee and fill.fee_asset == fill.symbol.partition("/")[0]:
+            net[fill.symbol] -= fill.fee
     return dict(net)
 
 
