@@ -1,10 +1,12 @@
 """The tradeops CDK app: ``.venv/bin/python infra/app.py`` (or ``make synth``) writes ``cdk.out/``.
 
-Stacks: Network, Data, Security, Observability, Functions, Gateway, for the account and region in
+Stacks: Network, Data, Security, Observability, Functions, Gateway, Web, for the account and region in
 CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION (environment-agnostic when unset). Context (cdk.json):
 ``worm_retention_days`` (Object Lock COMPLIANCE default retention, 2555), and optionally
-``pagerduty_url``, ``slack_workspace_id`` + ``slack_channel_id``. cdk-nag's AwsSolutions pack runs as a
-validation plugin: a finding that is neither fixed nor acknowledged with a reason fails the synth.
+``pagerduty_url``, ``slack_workspace_id`` + ``slack_channel_id``, ``cognito_domain_prefix`` (hosted UI).
+The Web stack deploys ``frontend/dist`` only if it exists: run ``make frontend`` first.
+cdk-nag's AwsSolutions pack runs as a validation plugin: a finding that is neither fixed nor
+acknowledged with a reason fails the synth.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from infra.stacks.gateway import GatewayStack  # noqa: E402
 from infra.stacks.network import NetworkStack  # noqa: E402
 from infra.stacks.observability import ObservabilityStack  # noqa: E402
 from infra.stacks.security import SecurityStack  # noqa: E402
+from infra.stacks.web import FRONTEND_DIST, WebStack  # noqa: E402
 
 CDK_JSON = _INFRA_DIR.parent / "cdk.json"
 
@@ -83,10 +86,21 @@ def build_app(context: dict[str, Any] | None = None, *, nag: bool = True, outdir
         data=data,
         bus=functions.bus,
         intents_queue=functions.queues["intents"],
+        queue_key=functions.queue_key,
         exchange_secret=security.exchange_secret,
         secret_key=security.secret_key,
         alarm_topic=observability.alarm_topic,
         description="tradeops gateway (ECS Fargate, active + standby)",
+    )
+    WebStack(
+        app,
+        "TradeopsWeb",
+        env=env,
+        data=data,
+        bus=functions.bus,
+        user_pool=security.user_pool,
+        frontend_dist=FRONTEND_DIST if FRONTEND_DIST.is_dir() else None,
+        description="tradeops operator API (API Gateway + Lambda) and UI (S3 + CloudFront)",
     )
     Tags.of(app).add("project", "tradeops")
     if nag:

@@ -39,11 +39,11 @@ LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 _SKIP = ("__pycache__", "*.pyc", "*.pyo")
 
 
-def function_dir(name: str) -> Path:
-    """``functions/<name>/``; fails the synth if the function has no ``handler.py``."""
+def function_dir(name: str, entry: str = "handler.py") -> Path:
+    """``functions/<name>/``; fails the synth if the function has no ``entry`` module."""
     path = FUNCTIONS_DIR / name
-    if not (path / "handler.py").is_file():
-        raise FileNotFoundError(f"function {name!r} has no {path / 'handler.py'}")
+    if not (path / entry).is_file():
+        raise FileNotFoundError(f"function {name!r} has no {path / entry}")
     return path
 
 
@@ -51,6 +51,7 @@ def pip_install_command(
     target: Path,
     *,
     python: str,
+    requirements: Path = REQUIREMENTS,
     platforms: Sequence[str] = LAMBDA_PLATFORMS,
     python_version: str | None = LAMBDA_PYTHON_VERSION,
 ) -> list[str]:
@@ -60,7 +61,7 @@ def pip_install_command(
     for the interpreter ``python`` itself (the host build the bundle test imports).
     """
     command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
-    command += ["--only-binary=:all:", "--target", str(target), "--requirement", str(REQUIREMENTS)]
+    command += ["--only-binary=:all:", "--target", str(target), "--requirement", str(requirements)]
     if platforms or python_version:
         command += ["--implementation", "cp"]
     for platform in platforms:
@@ -70,12 +71,15 @@ def pip_install_command(
     return command
 
 
-def copy_sources(name: str, out: Path) -> None:
-    """Copy the ``tradeops`` package and ``functions/<name>/`` into the bundle root ``out``."""
+def copy_sources(name: str, out: Path, *, extra_files: Sequence[tuple[Path, str]] = ()) -> None:
+    """Copy the ``tradeops`` package, ``functions/<name>/`` and ``extra_files`` (source, bundle path)."""
     shutil.copytree(PACKAGE_DIR, out / "tradeops", ignore=shutil.ignore_patterns(*_SKIP), dirs_exist_ok=True)
-    source = function_dir(name)
+    for source_file, bundle_path in extra_files:
+        (out / bundle_path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source_file, out / bundle_path)
+    source = FUNCTIONS_DIR / name
     for entry in sorted(source.iterdir()):
-        if entry.name == "__pycache__" or entry.suffix in (".pyc", ".pyo"):
+        if entry.name in ("__pycache__", ".chalice") or entry.suffix in (".pyc", ".pyo"):
             continue
         if entry.is_dir():
             shutil.copytree(
@@ -85,19 +89,24 @@ def copy_sources(name: str, out: Path) -> None:
             shutil.copy2(entry, out / entry.name)
 
 
-def source_digest(name: str) -> str:
+def source_digest(
+    name: str, *, requirements: Path = REQUIREMENTS, extra_files: Sequence[tuple[Path, str]] = ()
+) -> str:
     """sha256 over the pins, the target platform and every source file that goes into the bundle."""
     digest = hashlib.sha256()
     digest.update(" ".join((*LAMBDA_PLATFORMS, LAMBDA_PYTHON_VERSION)).encode())
-    digest.update(REQUIREMENTS.read_bytes())
+    digest.update(requirements.read_bytes())
     for path in _source_files(name):
         digest.update(f"\0{path.relative_to(ROOT).as_posix()}\0".encode())
         digest.update(path.read_bytes())
+    for source_file, bundle_path in extra_files:
+        digest.update(f"\0{bundle_path}\0".encode())
+        digest.update(source_file.read_bytes())
     return digest.hexdigest()
 
 
 def _source_files(name: str) -> Iterator[Path]:
-    for root in (PACKAGE_DIR, function_dir(name)):
+    for root in (PACKAGE_DIR, FUNCTIONS_DIR / name):
         for path in sorted(root.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
                 yield path
@@ -117,19 +126,23 @@ def pip_python() -> str:
 class PipBundler:
     """Local bundling for one function: pip for the Lambda platform, then the sources."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self, name: str, requirements: Path = REQUIREMENTS, extra_files: Sequence[tuple[Path, str]] = ()
+    ) -> None:
         self.name = name
+        self.requirements = requirements
+        self.extra_files = tuple(extra_files)
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
         """Bundle into ``output_dir``; raises rather than falling back to Docker (there is none)."""
         out = Path(output_dir)
-        command = pip_install_command(out, python=pip_python())
+        command = pip_install_command(out, python=pip_python(), requirements=self.requirements)
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(
                 f"bundling {self.name}: pip failed ({result.returncode}):\n{result.stderr[-4000:]}"
             )
-        copy_sources(self.name, out)
+        copy_sources(self.name, out, extra_files=self.extra_files)
         return True
 
 
@@ -143,5 +156,30 @@ def function_code(name: str) -> lambda_.Code:
             # Required by the type; never used because PipBundler bundles or raises.
             image=LAMBDA_RUNTIME.bundling_image,
             local=PipBundler(name),
+        ),
+    )
+
+
+def chalice_runtime_files() -> tuple[tuple[Path, str], ...]:
+    """The two modules of Chalice's runtime that ``chalice package`` vendors into every app bundle."""
+    import chalice
+    import chalice.app
+
+    return ((Path(chalice.__file__), "chalice/__init__.py"), (Path(chalice.app.__file__), "chalice/app.py"))
+
+
+def chalice_app_code(name: str) -> lambda_.Code:
+    """The code asset of the Chalice app ``functions/<name>/app.py``: its own requirements.txt, the sources
+    and Chalice's runtime, bundled like the functions (``chalice package`` would download the same)."""
+    source = function_dir(name, entry="app.py")
+    requirements = source / "requirements.txt"
+    extra = chalice_runtime_files()
+    return lambda_.Code.from_asset(
+        str(source),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=source_digest(name, requirements=requirements, extra_files=extra),
+        bundling=BundlingOptions(
+            image=LAMBDA_RUNTIME.bundling_image,
+            local=PipBundler(name, requirements, extra),
         ),
     )

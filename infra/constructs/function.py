@@ -1,7 +1,7 @@
 """One Lambda function from a ``FunctionSpec``: code, role, logs, on-failure DLQ and alarms.
 
 python3.12 on arm64 (Graviton), code bundled locally (infra/bundling.py). Asynchronous invocations
-(EventBridge rules and schedules) retry twice, then the event and its error land in an SSE-SQS
+(EventBridge rules and schedules) retry twice, then the event and its error land in a KMS-encrypted
 dead-letter queue; both an invocation error and a dead-lettered event page through the alarm topic.
 The role starts empty: the stack grants exactly what the spec declares.
 """
@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
@@ -20,7 +21,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code
-from infra.constructs.queues import dead_letter_alarm, page_on, secure_queue
+from infra.constructs.queues import dead_letter_alarm, grant_queue_key, page_on, secure_queue, without_key
 from tradeops.routes import FunctionSpec
 
 ASYNC_RETRIES = 2
@@ -49,7 +50,10 @@ class TradeopsFunction(Construct):
         spec: FunctionSpec,
         environment: Mapping[str, str],
         alarm_topic: sns.ITopic,
+        queue_key: kms.IKey,
+        role_name: str | None = None,
     ) -> None:
+        """``queue_key`` encrypts the on-failure queue; ``role_name`` fixes the role name (None: CDK's)."""
         super().__init__(scope, construct_id)
         name = function_name(spec)
         self.log_group = logs.LogGroup(
@@ -63,10 +67,11 @@ class TradeopsFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            role_name=role_name,
             description=f"{name}: grants from its FunctionSpec only",
         )
         self.log_group.grant_write(self.role)
-        self.dead_letter_queue = secure_queue(self, "Failures")
+        self.dead_letter_queue = secure_queue(self, "Failures", key=queue_key)
         Validations.of(self.dead_letter_queue).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-SQS3",
@@ -88,10 +93,13 @@ class TradeopsFunction(Construct):
             environment=lambda_environment(spec, environment),
             role=self.role,
             log_group=self.log_group,
-            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+            on_failure=destinations.SqsDestination(
+                without_key(self, "FailuresTarget", self.dead_letter_queue)
+            ),
             retry_attempts=ASYNC_RETRIES,
             max_event_age=MAX_EVENT_AGE,
         )
+        grant_queue_key(self.role, queue_key, send=True)
         Validations.of(self.function).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-L1",

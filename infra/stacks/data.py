@@ -6,9 +6,17 @@ deletion.
 
 The journal archive is S3 Object Lock in COMPLIANCE mode with a default retention from the context
 ``worm_retention_days``. Compliance mode already stops every principal, root included, from shortening
-retention or deleting a locked version; the bucket policy denies the same requests explicitly (and any
-non-COMPLIANCE or shorter retention on upload) so a mistake cannot even be attempted, and so the
-template states the guarantee where reviewers and the infra tests can read it.
+retention or deleting a locked version; the bucket policy denies the same requests explicitly so a
+mistake cannot even be attempted, and so the template states the guarantee where reviewers and the
+infra tests can read it:
+
+* ``s3:PutObject`` for every principal but the archiver's role (``aws:PrincipalArn``; the role has a
+  fixed name, :func:`infra.constructs.archive.worm_writer_role_arn`, so this stack needs no reference
+  to the functions stack that depends on it), and any upload with another mode or a shorter retention;
+* ``s3:PutObjectRetention``, ``s3:BypassGovernanceRetention``, ``s3:DeleteObject(Version)`` and
+  ``s3:PutBucketObjectLockConfiguration`` for everyone. A longer default retention therefore needs a
+  reviewed change that lifts the last statement first (CloudFormation is denied it too);
+* every request without TLS (``enforce_ssl``).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.constructs.archive import WORM_DENIED_OBJECT_ACTIONS, worm_writer_role_arn
 from infra.context import NAMES, construct_name
 from tradeops.store.tables import TABLES, AttrType, Key, TableSpec
 
@@ -128,24 +137,32 @@ class DataStack(Stack):
         everyone = [iam.AnyPrincipal()]
         statements = [
             iam.PolicyStatement(
-                sid="DenyObjectDeletion",
+                sid="DenyPutObjectExceptArchiver",
                 effect=iam.Effect.DENY,
                 principals=everyone,
-                actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": worm_writer_role_arn(Stack.of(bucket))}},
+            ),
+            iam.PolicyStatement(
+                sid="DenyDeletionAndRetentionChanges",
+                effect=iam.Effect.DENY,
+                principals=everyone,
+                actions=list(WORM_DENIED_OBJECT_ACTIONS),
                 resources=[objects],
             ),
             iam.PolicyStatement(
-                sid="DenyGovernanceBypass",
+                sid="DenyObjectLockReconfiguration",
                 effect=iam.Effect.DENY,
                 principals=everyone,
-                actions=["s3:BypassGovernanceRetention"],
-                resources=[objects],
+                actions=["s3:PutBucketObjectLockConfiguration"],
+                resources=[bucket.bucket_arn],
             ),
             iam.PolicyStatement(
                 sid="DenyNonComplianceRetention",
                 effect=iam.Effect.DENY,
                 principals=everyone,
-                actions=["s3:PutObject", "s3:PutObjectRetention"],
+                actions=["s3:PutObject"],
                 resources=[objects],
                 conditions={
                     "Null": {"s3:object-lock-mode": "false"},
@@ -156,7 +173,7 @@ class DataStack(Stack):
                 sid="DenyShorterRetention",
                 effect=iam.Effect.DENY,
                 principals=everyone,
-                actions=["s3:PutObject", "s3:PutObjectRetention"],
+                actions=["s3:PutObject"],
                 resources=[objects],
                 conditions={"NumericLessThan": {"s3:object-lock-remaining-retention-days": retention_days}},
             ),

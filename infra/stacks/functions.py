@@ -1,8 +1,9 @@
 """Functions: the ``tradeops`` event bus, the queues, the Lambdas and the rules, all from tradeops.routes.
 
-- every ``QueueSpec`` -> an SQS queue (``Settings.queue_name``) with its dead-letter queue;
+- every ``QueueSpec`` -> an SQS queue (``Settings.queue_name``) with its dead-letter queue, all
+  encrypted with this stack's queue key;
 - every ``FunctionSpec`` -> a ``TradeopsFunction`` with exactly the table, bus and secret access the
-  spec declares;
+  spec declares (the one WORM writer's role has the fixed name the bucket policy admits);
 - every ``RuleSpec`` -> a rule on the bus with its one target; a Lambda target retries and then
   dead-letters into the events DLQ, a queue target likewise;
 - every ``ScheduleSpec`` -> a scheduled rule (default bus: schedules cannot live on a custom bus);
@@ -26,10 +27,10 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.access import grant_secret_read, grant_tables
-from infra.constructs.archive import add_stream_source, grant_worm_write
+from infra.constructs.archive import add_stream_source, grant_worm_write, worm_writer_role_name
 from infra.constructs.function import TradeopsFunction
 from infra.constructs.patterns import event_pattern
-from infra.constructs.queues import dead_letter_alarm, secure_queue
+from infra.constructs.queues import dead_letter_alarm, queue_key, secure_queue
 from infra.constructs.recon_alarms import ReconAlarms
 from infra.constructs.rotation import ExchangeKeyRotation
 from infra.context import NAMES, construct_name, runtime_environment
@@ -74,7 +75,8 @@ class FunctionsStack(Stack):
             event_pattern=events.EventPattern(account=[self.account]),
             retention=ARCHIVE_RETENTION,
         )
-        self.events_dlq = secure_queue(self, "EventsDlq")
+        self.queue_key = queue_key(self, "QueueKey")
+        self.events_dlq = secure_queue(self, "EventsDlq", key=self.queue_key)
         Validations.of(self.events_dlq).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-SQS3",
@@ -91,6 +93,9 @@ class FunctionsStack(Stack):
             worm_bucket=data.worm_bucket.bucket_name,
             reports_bucket=data.reports_bucket.bucket_name,
         )
+        worm_writers = [spec.name for spec in FUNCTIONS if spec.writes_worm_bucket]
+        if len(worm_writers) > 1:  # the bucket policy admits exactly one role name
+            raise ValueError(f"only one function may write the WORM bucket, not {worm_writers}")
         self.functions: dict[str, lambda_.IFunction] = {}
         for spec in FUNCTIONS:
             built = TradeopsFunction(
@@ -99,6 +104,8 @@ class FunctionsStack(Stack):
                 spec=spec,
                 environment=environment,
                 alarm_topic=alarm_topic,
+                queue_key=self.queue_key,
+                role_name=worm_writer_role_name() if spec.writes_worm_bucket else None,
             )
             grant_tables(
                 built.function, data.tables, data.table_key, read=spec.tables_read, write=spec.tables_write
@@ -150,6 +157,7 @@ class FunctionsStack(Stack):
         dlq = secure_queue(
             self,
             f"{construct_name(spec.name)}Dlq",
+            key=self.queue_key,
             queue_name=NAMES.queue_name(spec.dlq_name) + suffix,
             fifo=spec.fifo,
         )
@@ -159,6 +167,7 @@ class FunctionsStack(Stack):
         return secure_queue(
             self,
             f"{construct_name(spec.name)}Queue",
+            key=self.queue_key,
             queue_name=NAMES.queue_name(spec.name) + suffix,
             fifo=spec.fifo,
             retention=Duration.days(spec.retention_days),

@@ -30,7 +30,7 @@ from constructs import Construct
 
 from infra.bundling import ROOT
 from infra.constructs.access import grant_secret_read, grant_tables
-from infra.constructs.queues import page_on
+from infra.constructs.queues import grant_queue_key, page_on, without_key
 from infra.context import NAMES, construct_name, runtime_environment
 from infra.stacks.data import DataStack
 from tradeops.routes import QUEUES_BY_NAME
@@ -39,7 +39,7 @@ HEALTH_PORT = 8080
 EGRESS_PORTS = (443, 9443)
 DESIRED_TASKS = 2
 TABLES_READ_WRITE = ("orders", "fills", "positions", "balances", "snapshots", "leases")
-TABLES_READ = ("control", "limits")
+TABLES_READ = ("control", "limits", "accounts")
 HEALTH_URL = f"http://127.0.0.1:{HEALTH_PORT}/healthz"
 HEALTH_COMMAND = (
     "import sys, urllib.request; "
@@ -57,6 +57,7 @@ class GatewayStack(Stack):
         data: DataStack,
         bus: events.IEventBus,
         intents_queue: sqs.IQueue,
+        queue_key: kms.IKey,
         exchange_secret: secretsmanager.ISecret,
         secret_key: kms.IKey,
         alarm_topic: sns.ITopic,
@@ -88,11 +89,12 @@ class GatewayStack(Stack):
         )
         grant_tables(task_role, data.tables, data.table_key, read=TABLES_READ_WRITE, write=TABLES_READ_WRITE)
         bus.grant_put_events_to(task_role)
-        intents_queue.grant_consume_messages(task_role)
+        without_key(self, "IntentsQueue", intents_queue).grant_consume_messages(task_role)
         # The intake moves rejected intents to the DLQ itself (with the reason); the gateway applies what
         # others ask of it from the gateway-events queue. Both are looked up by their physical names.
         self._queue("intents-dlq", QUEUES_BY_NAME["intents"].dlq_name).grant_send_messages(task_role)
         self._queue("gateway-events", QUEUES_BY_NAME["gateway-events"].name).grant_consume_messages(task_role)
+        grant_queue_key(task_role, queue_key, send=True)  # consume intents and events, dead-letter intents
         grant_secret_read(task_role, exchange_secret, secret_key)
 
         task = ecs.FargateTaskDefinition(

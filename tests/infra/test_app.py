@@ -30,6 +30,7 @@ STACKS = {
     "TradeopsObservability",
     "TradeopsFunctions",
     "TradeopsGateway",
+    "TradeopsWeb",
 }
 ELF_MACHINE_AARCH64 = 0xB7
 
@@ -77,3 +78,21 @@ def test_lambda_assets_are_bundled_for_arm64(cdk_out: Path) -> None:
         binaries = list(bundle.glob("pydantic_core/*.so"))
         assert binaries and all(_elf_machine(so) == ELF_MACHINE_AARCH64 for so in binaries), name
         assert "cpython-312" in binaries[0].name, name
+
+
+def test_the_api_asset_is_the_chalice_app_with_its_runtime_and_arm64_binaries(cdk_out: Path) -> None:
+    template = json.loads((cdk_out / "TradeopsWeb.template.json").read_text())
+    assets = json.loads((cdk_out / "TradeopsWeb.assets.json").read_text())["files"]
+    [key] = [
+        r["Properties"]["Code"]["S3Key"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("FunctionName") == "tradeops-api"
+    ]
+    bundle = cdk_out / assets[key.removesuffix(".zip")]["source"]["path"]
+    for path in ("app.py", "chalice/__init__.py", "chalice/app.py", "tradeops/api/app.py", "jwt/__init__.py"):
+        assert (bundle / path).is_file(), path
+    assert not (bundle / ".chalice").exists()
+    binaries = list(bundle.glob("pydantic_core/*.so")) + list(
+        bundle.glob("cryptography/hazmat/bindings/*.so")
+    )
+    assert len(binaries) >= 2 and all(_elf_machine(so) == ELF_MACHINE_AARCH64 for so in binaries)

@@ -7,18 +7,20 @@ Object Lock configuration and the bucket policy that denies deletion and retenti
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Match, Template
 from infra.app import cdk_json_context
+from infra.constructs.archive import WORM_WRITER_ROLE_PREFIX
 from infra.context import NAMES, DeployContext
 from infra.stacks.data import DataStack
 
 from tradeops.store.tables import JOURNAL, TABLES, Key, TableSpec
 
-from .conftest import Synth
+from .conftest import Ref, Synth
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -115,33 +117,77 @@ def _worm_policy_statements(synth: Synth) -> list[dict[str, Any]]:
     return list(policies[0])
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _denies(statements: list[dict[str, Any]], action: str, condition: dict[str, Any] | None) -> bool:
     for statement in statements:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if (
             statement["Effect"] == "Deny"
             and statement["Principal"] in ({"AWS": "*"}, "*")
-            and action in actions
+            and action in _as_list(statement["Action"])
             and statement.get("Condition") == condition
         ):
             return True
     return False
 
 
-def test_worm_bucket_policy_denies_deletion_and_retention_shortening_to_everyone(synth: Synth) -> None:
+def _sid(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
+    [statement] = [s for s in statements if s.get("Sid") == sid]
+    return statement
+
+
+def _worm_writer_role(synth: Synth) -> Ref:
+    function = synth.find("AWS::Lambda::Function", FunctionName="tradeops-archiver")
+    role = synth.resolve(function[0], synth.resource(function)["Properties"]["Role"])
+    assert role is not None
+    return role
+
+
+def test_worm_bucket_policy_denies_deletion_and_retention_changes_to_everyone(synth: Synth) -> None:
     statements = _worm_policy_statements(synth)
-    for action in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"):
+    for action in (
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
+        "s3:PutObjectRetention",
+        "s3:PutBucketObjectLockConfiguration",
+    ):
         assert _denies(statements, action, None), action
+    lock_config = _sid(statements, "DenyObjectLockReconfiguration")
+    assert synth.resolve(DATA, lock_config["Resource"]) == _worm_bucket(synth)  # the bucket, not objects
     shorter = {"NumericLessThan": {"s3:object-lock-remaining-retention-days": 2555}}
     other_mode = {
         "Null": {"s3:object-lock-mode": "false"},
         "StringNotEquals": {"s3:object-lock-mode": "COMPLIANCE"},
     }
-    for action in ("s3:PutObjectRetention", "s3:PutObject"):
-        assert _denies(statements, action, shorter), action
-        assert _denies(statements, action, other_mode), action
+    assert _denies(statements, "s3:PutObject", shorter)
+    assert _denies(statements, "s3:PutObject", other_mode)
     assert _denies(statements, "s3:*", {"Bool": {"aws:SecureTransport": "false"}})
     assert not [s for s in statements if s["Effect"] == "Allow"]
+
+
+def test_worm_bucket_policy_denies_put_object_to_every_principal_but_the_archiver_role(synth: Synth) -> None:
+    statement = _sid(_worm_policy_statements(synth), "DenyPutObjectExceptArchiver")
+    assert statement["Effect"] == "Deny" and statement["Principal"] in ({"AWS": "*"}, "*")
+    assert _as_list(statement["Action"]) == ["s3:PutObject"]
+    ((operator, condition),) = statement["Condition"].items()
+    assert operator == "ArnNotEquals" and list(condition) == ["aws:PrincipalArn"]
+    # The ARN the policy admits is the archiver role's: same partition and account, the fixed name.
+    region = {"Ref": "AWS::Region"}
+    assert synth.resource(_worm_writer_role(synth))["Properties"]["RoleName"] == {
+        "Fn::Join": ["", [WORM_WRITER_ROLE_PREFIX, region]]
+    }
+    arn_prefix = ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}]
+    assert condition["aws:PrincipalArn"] == {
+        "Fn::Join": ["", [*arn_prefix, f":role/{WORM_WRITER_ROLE_PREFIX}", region]]
+    }
+    # Only one role may carry that name, and it is the one with the WORM grant (test_archive checks that).
+    named = [r for r in synth.resources("AWS::IAM::Role").values() if "RoleName" in r["Properties"]]
+    assert [WORM_WRITER_ROLE_PREFIX in json.dumps(r["Properties"]["RoleName"]) for r in named].count(
+        True
+    ) == 1
 
 
 def test_retention_comes_from_the_context() -> None:

@@ -116,6 +116,10 @@ def _notifies_topic(synth: Synth, alarm: dict[str, Any]) -> bool:
     return [synth.resolve(FUNCTIONS_STACK, a) for a in alarm["AlarmActions"]] == [topic]
 
 
+def _queue_key(synth: Synth) -> Ref:
+    return synth.find("AWS::KMS::Key", Description="tradeops queues and dead-letter queues")
+
+
 def test_every_function_has_an_on_failure_dlq_and_an_errors_alarm_paging_the_topic(synth: Synth) -> None:
     assert FUNCTIONS
     for spec in FUNCTIONS:
@@ -127,7 +131,7 @@ def test_every_function_has_an_on_failure_dlq_and_an_errors_alarm_paging_the_top
         ]
         dlq = synth.resolve(function[0], config["DestinationConfig"]["OnFailure"]["Destination"])
         assert dlq is not None and synth.resource(dlq)["Type"] == "AWS::SQS::Queue", spec.name
-        assert synth.resource(dlq)["Properties"]["SqsManagedSseEnabled"] is True
+        assert synth.resolve(dlq[0], synth.resource(dlq)["Properties"]["KmsMasterKeyId"]) == _queue_key(synth)
         (errors,) = _alarms_on(synth, "Errors", "FunctionName", function)
         assert errors["Namespace"] == "AWS/Lambda" and errors["Threshold"] == 1
         assert _notifies_topic(synth, errors), spec.name
@@ -191,7 +195,7 @@ def _queue_spec_checks(synth: Synth, spec: QueueSpec) -> None:
     assert synth.resolve(FUNCTIONS_STACK, queue["RedrivePolicy"]["deadLetterTargetArn"]) == dlq_ref
     assert queue["VisibilityTimeout"] == spec.visibility_timeout_s
     assert queue["MessageRetentionPeriod"] == spec.retention_days * 86400
-    assert queue["SqsManagedSseEnabled"] is True
+    assert synth.resolve(FUNCTIONS_STACK, queue["KmsMasterKeyId"]) == _queue_key(synth)
     (dlq_alarm,) = _alarms_on(synth, "ApproximateNumberOfMessagesVisible", "QueueName", dlq_ref)
     assert _notifies_topic(synth, dlq_alarm)
 
@@ -212,5 +216,5 @@ def test_every_queue_is_encrypted_and_tls_only(synth: Synth) -> None:
             }:
                 tls_only |= {synth.resolve(stack, q) for q in policy["Properties"]["Queues"]}
     for ref, queue in queues.items():
-        assert queue["Properties"].get("SqsManagedSseEnabled") is True, ref
+        assert synth.resolve(ref[0], queue["Properties"]["KmsMasterKeyId"]) == _queue_key(synth), ref
         assert ref in tls_only, ref

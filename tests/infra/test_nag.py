@@ -6,6 +6,7 @@ import pytest
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 from infra.app import build_app
+from infra.stacks.web import FRONTEND_DIST
 
 from .conftest import SKIP_BUNDLING, Synth
 from .test_platform import PAGING
@@ -30,8 +31,33 @@ ACKNOWLEDGED = {
         '{"Ref":"AWS::Region"},"OutputName":"PublishOutputFnGetAttJournalArchiveACD18464ArnD9B965FA"}}'
         "/journal/*]",
     ),
+    # The operator API reads the archive for GET /api/audit/verify (prefix grant, both renderings).
+    ("TradeopsWeb/ApiRole", "AwsSolutions-IAM5[Resource::<JournalArchiveACD18464.Arn>/journal/*]"),
+    (
+        "TradeopsWeb/ApiRole",
+        'AwsSolutions-IAM5[Resource::{"Fn::GetStackOutput":{"StackName":"TradeopsData","Region":'
+        '{"Ref":"AWS::Region"},"OutputName":"PublishOutputFnGetAttJournalArchiveACD18464ArnD9B965FA"}}'
+        "/journal/*]",
+    ),
+    ("TradeopsWeb/ApiFunction", "AwsSolutions-L1"),
+    (
+        "TradeopsWeb/Api/CloudWatchRole",
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonAPIGatewayPushToCloudWatchLogs]",
+    ),
+    ("TradeopsWeb/Api", "AwsSolutions-APIG2"),
+    ("TradeopsWeb/Api/DeploymentStage.api", "AwsSolutions-APIG3"),
+    # The public routes of the route table (login configuration, login, OpenAPI document).
+    ("TradeopsWeb/Api/Default", "AwsSolutions-APIG4"),
+    ("TradeopsWeb/Api/Default", "AwsSolutions-COG4"),
+    ("TradeopsWeb/Distribution", "AwsSolutions-CFR1"),
+    ("TradeopsWeb/Distribution", "AwsSolutions-CFR2"),
+    ("TradeopsWeb/Distribution", "AwsSolutions-CFR4"),
 }
 PER_FUNCTION = {"AwsSolutions-SQS3": "Failures", "AwsSolutions-L1": "Function"}
+BUCKET_DEPLOYMENT = "TradeopsWeb/Custom::CDKBucketDeployment"
+DEPLOYMENT_RULES = {"AwsSolutions-L1", "AwsSolutions-IAM4", "AwsSolutions-IAM5"}
+"""CDK's BucketDeployment function (only when frontend/dist exists): its generated role and runtime."""
 
 
 def _findings(app: App) -> list[str]:
@@ -61,6 +87,10 @@ def test_acknowledgments_are_the_reviewed_ones_and_give_reasons(synth: Synth) ->
                 if rule.startswith("AwsSolutions-"):
                     assert len(reason) > 60, f"{construct.node.path} {rule}: give a specific reason"
                     found.add((construct.node.path, rule))
+    deployment = {(path, rule) for path, rule in found if path.startswith(BUCKET_DEPLOYMENT)}
+    assert bool(deployment) == FRONTEND_DIST.is_dir()
+    assert all(rule.split("[")[0] in DEPLOYMENT_RULES for _, rule in deployment), deployment
+    found -= deployment
     functions = {path for path, _ in found if path.endswith("/Function")}
     expected = set(ACKNOWLEDGED)
     for function_path in functions:

@@ -82,12 +82,20 @@ def test_rotation_rights_are_scoped_to_the_secret_and_its_key(synth: Synth) -> N
     stack, statement = secret_statements[0]
     assert sorted(_as_list(statement["Action"])) == sorted(ROTATION_ACTIONS)
     assert [synth.resolve(stack, r) for r in _as_list(statement["Resource"])] == [_secret(synth)]
-    kms = [(st, s) for st, s in statements[role] if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    kms = [
+        (st, s)
+        for st, s in statements[role]
+        if any(a.startswith("kms:") for a in _as_list(s["Action"]))
+        and key in [synth.resolve(st, r) for r in _as_list(s["Resource"])]
+    ]
     assert kms and all(
         [synth.resolve(st, r) for r in _as_list(s["Resource"])] == [key]
         and "secretsmanager." in json.dumps(s["Condition"]["StringEquals"]["kms:ViaService"])
         for st, s in kms
     )
+    # Its only other key is the queue key of its on-failure queue, through SQS.
+    others = [s for st, s in statements[role] if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert all(s in [k for _, k in kms] or "sqs." in json.dumps(s["Condition"]) for s in others)
     writers = {
         r
         for r, entries in statements.items()

@@ -1,9 +1,8 @@
-"""The accounts registry: the KYC record of each trading account.
+"""The accounts registry: the KYC record of each trading account, in the ``accounts`` table.
 
-Until an ``accounts`` table (partition key ``account``) exists, records live in the CONTROL table under
-``kyc#<account>`` (the control table's readers only touch ``trading`` and ``strategy#*``). Each record is
-versioned like the other control records: writers name the version they read (None: must not exist)
-and a concurrent change makes the write fail with :class:`~tradeops.store.base.StaleWrite`.
+One item per account (partition key ``account``). Each record is versioned like the control records:
+writers name the version they read (None: must not exist) and a concurrent change makes the write fail
+with :class:`~tradeops.store.base.StaleWrite`.
 """
 
 from __future__ import annotations
@@ -18,15 +17,13 @@ from pynamodb.expressions.condition import Condition
 from tradeops.config import Settings
 from tradeops.domain.kyc import KycRecord, KycStatus
 from tradeops.store.base import IntAttribute, StaleWrite, TableModel, bind_model, is_condition_failure
-from tradeops.store.tables import CONTROL, TableSpec
-
-KYC_PREFIX = "kyc#"
+from tradeops.store.tables import ACCOUNTS, TableSpec
 
 
-class KycItem(TableModel):
-    SPEC: ClassVar[TableSpec] = CONTROL
+class AccountItem(TableModel):
+    SPEC: ClassVar[TableSpec] = ACCOUNTS
 
-    key = UnicodeAttribute(hash_key=True)
+    account = UnicodeAttribute(hash_key=True)
     version = IntAttribute()
     kyc_status = UnicodeAttribute()
     expires_on = UnicodeAttribute(null=True)
@@ -35,15 +32,15 @@ class KycItem(TableModel):
 
 
 class AccountStore:
-    """KYC records in the control table bound by ``settings``."""
+    """KYC records in the accounts table bound by ``settings``."""
 
     def __init__(self, settings: Settings) -> None:
-        self._model = bind_model(KycItem, settings)
+        self._model = bind_model(AccountItem, settings)
 
     def get(self, account: str) -> tuple[KycRecord, int] | None:
         """The record of ``account`` and its version, or None if the account is not registered."""
         try:
-            item = self._model.get(KYC_PREFIX + account, consistent_read=True)
+            item = self._model.get(account, consistent_read=True)
         except self._model.DoesNotExist:
             return None
         return _to_record(item), item.version
@@ -53,11 +50,11 @@ class AccountStore:
         model = self._model
         condition: Condition
         if expected_version is None:
-            condition, version = model.key.does_not_exist(), 1
+            condition, version = model.account.does_not_exist(), 1
         else:
             condition, version = model.version == expected_version, expected_version + 1
         item = model(
-            KYC_PREFIX + record.account,
+            record.account,
             version=version,
             kyc_status=record.status.value,
             expires_on=None if record.expires_on is None else record.expires_on.isoformat(),
@@ -73,14 +70,17 @@ class AccountStore:
         return version
 
     def all(self) -> list[KycRecord]:
-        """Every registered account, by id (a scan of the small control table)."""
-        scan = self._model.scan(self._model.key.startswith(KYC_PREFIX), consistent_read=True)
-        return sorted((_to_record(item) for item in scan), key=lambda record: record.account)
+        """Every registered account, by id (a consistent scan of the small accounts table)."""
+        return sorted((_to_record(item) for item in self._model.scan(consistent_read=True)), key=_by_account)
 
 
-def _to_record(item: KycItem) -> KycRecord:
+def _by_account(record: KycRecord) -> str:
+    return record.account
+
+
+def _to_record(item: AccountItem) -> KycRecord:
     return KycRecord(
-        account=item.key.removeprefix(KYC_PREFIX),
+        account=item.account,
         status=KycStatus(item.kyc_status),
         expires_on=None if item.expires_on is None else date.fromisoformat(item.expires_on),
         updated_by=item.updated_by,

@@ -120,6 +120,11 @@ IDEMPOTENCY = TableSpec(
     ttl_attribute="expiration",
     doc="aws-lambda-powertools idempotency records.",
 )
+ACCOUNTS = TableSpec(
+    "accounts",
+    Key("account"),
+    doc="Accounts registry: the versioned KYC record (status, expiry) of each trading account.",
+)
 
 TABLES: tuple[TableSpec, ...] = (
     JOURNAL,
@@ -136,6 +141,7 @@ TABLES: tuple[TableSpec, ...] = (
     RECON_RUNS,
     RECON_BREAKS,
     IDEMPOTENCY,
+    ACCOUNTS,
 )
 
 TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
