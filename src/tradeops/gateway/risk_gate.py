@@ -108,6 +108,8 @@ class RiskGate:
         now_ms: Callable[[], int] = wall_ms,
     ) -> None:
         self.limits = limits
+        self.kyc_verified = True
+        """Whether the account may trade (KYC); kept current by :mod:`tradeops.gateway.risk_inputs`."""
         self._instruments = dict(instruments)
         self._symbols = tuple(symbols)
         self._view = view
@@ -198,6 +200,7 @@ class RiskGate:
                 request.strategy: self._capital_used(request.strategy, open_orders, views)
             },
             taker_fee_rate=self._fee,
+            kyc_verified=self.kyc_verified,
         )
         decision = check(request, context, self.limits)
         view = views[request.symbol]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import os
 import socket
 import uuid
@@ -20,8 +19,9 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
+from tradeops.change_management.limits_doc import check_name, flatten_limits, limits_from_flat
 from tradeops.domain.events import EventDetail, OrderFilled
-from tradeops.domain.limits import RiskLimits
+from tradeops.domain.limits import LimitsValidationError, RiskLimits
 from tradeops.domain.orders import Fill
 from tradeops.gateway.market_data import build_sim_exchanges
 from tradeops.gateway.oms_ports import EventSink
@@ -79,7 +79,8 @@ class GatewayConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
         """``TRADEOPS_GATEWAY_HEALTH_HOST/_PORT``, ``TRADEOPS_SIM_URL``, ``TRADEOPS_SIM_MD_URL``,
-        ``TRADEOPS_DEMO_STRATEGY`` (1/true), ``TRADEOPS_GATEWAY_SYMBOLS`` (comma-separated)."""
+        ``TRADEOPS_DEMO_STRATEGY`` (1/true), ``TRADEOPS_GATEWAY_SYMBOLS`` (comma-separated),
+        ``TRADEOPS_GATEWAY_OWNER`` (the lease holder's name; default host-pid-random)."""
         env = os.environ if env is None else env
         symbols = tuple(s.strip() for s in env.get("TRADEOPS_GATEWAY_SYMBOLS", "").split(",") if s.strip())
         return cls(
@@ -89,6 +90,7 @@ class GatewayConfig:
             sim_md_url=env.get("TRADEOPS_SIM_MD_URL") or None,
             demo_strategy=_flag(env.get("TRADEOPS_DEMO_STRATEGY")),
             symbols=symbols or DEFAULT_SYMBOLS,
+            owner=env.get("TRADEOPS_GATEWAY_OWNER", "").strip(),
         )
 
 
@@ -130,33 +132,32 @@ def market_data_exchanges(config: GatewayConfig) -> tuple[Any, Any, Any]:
 def load_limits(store: LimitStore) -> RiskLimits:
     """The demo defaults overlaid with the latest approved ``global`` limit version, if any.
 
-    Stored versions hold flat decimal values; keys naming a scalar field of :class:`RiskLimits` replace
-    it (integers where the field is one), others are logged and ignored.
+    A stored version is the flat map of :mod:`tradeops.change_management.limits_doc` (scalars by name,
+    per-symbol and per-strategy entries as ``field.key``); every name overrides the default, so an
+    approved change to a symbol's quantity cap or a strategy's allocation applies like any other.
     """
     defaults = RiskLimits.default_for_demo()
     stored = store.latest(LIMITS_SCOPE)
     if stored is None:
         log.warning("no stored risk limits: using the demo defaults", extra={"scope": LIMITS_SCOPE})
         return defaults
-    document = defaults.to_dict()
-    scalar = {f.name for f in dataclasses.fields(RiskLimits)} - {
-        "version",
-        "proposed_by",
-        "approved_by",
-        "max_order_quantity",
-        "max_position_notional",
-        "strategy_allocations",
-        "volatility_scaling",
-    }
-    ignored = sorted(set(stored.limits) - scalar)
+    known, ignored = {}, []
     for name, value in stored.limits.items():
-        if name in scalar:
-            document[name] = value
-    document.update(version=stored.version, proposed_by=stored.proposed_by, approved_by=stored.approved_by)
-    limits = RiskLimits.from_dict(document)
+        try:
+            check_name(name)
+        except LimitsValidationError:
+            ignored.append(name)  # a limit this version of the code no longer has: logged, not applied
+        else:
+            known[name] = value
+    limits = limits_from_flat(
+        {**flatten_limits(defaults), **known},
+        version=stored.version,
+        proposed_by=stored.proposed_by,
+        approved_by=stored.approved_by,
+    )
     log.info(
         "risk limits loaded",
-        extra={"scope": LIMITS_SCOPE, "version": stored.version, "ignored_keys": ignored},
+        extra={"scope": LIMITS_SCOPE, "version": stored.version, "ignored_keys": sorted(ignored)},
     )
     return limits
 

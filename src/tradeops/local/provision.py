@@ -12,12 +12,13 @@ import secrets
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tradeops.config import Settings
 from tradeops.domain.roles import ROLES
 from tradeops.routes import FUNCTIONS, QUEUES, RULES, FunctionSpec, QueueSpec, RuleSpec
-from tradeops.store.tables import TABLES, TableSpec
+from tradeops.store.tables import ACCOUNTS, TABLES, TableSpec
 
 WORM_RETENTION_DAYS = 2555
 DEMO_DOMAIN = "tradeops.example"
@@ -107,6 +108,8 @@ def provision(
     secret_arn = _secret(settings, exchange_key)
     topic_arn: str = client("sns", settings).create_topic(Name=settings.alarm_topic_name)["TopicArn"]
     cognito, users = _cognito(settings, demo_password)
+    if ACCOUNTS in tables:
+        _demo_account(settings)
     return ProvisionedResources(
         account_id=account_id,
         bus_name=settings.bus_name,
@@ -121,6 +124,18 @@ def provision(
         cognito=cognito,
         demo_users=users,
     )
+
+
+def _demo_account(settings: Settings) -> None:
+    """The embedded stack's trading account, KYC-verified for a year (in AWS an operator registers it)."""
+    from tradeops.domain.kyc import KycRecord, KycStatus
+    from tradeops.store.accounts import AccountStore
+
+    store = AccountStore(settings)
+    if store.get(settings.account) is None:
+        expires = datetime.now(UTC).date() + timedelta(days=365)
+        record = KycRecord(settings.account, KycStatus.VERIFIED, expires, "tradeops-up (demo)", 0)
+        store.put(record, expected_version=None)
 
 
 def _exists(call: Any, *codes: str) -> bool:

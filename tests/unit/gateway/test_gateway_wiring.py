@@ -85,7 +85,13 @@ def test_stored_limits_override_scalar_fields_and_ignore_unknown_keys() -> None:
     stored = LimitVersion(
         "global",
         3,
-        {"max_order_notional": Decimal("500"), "order_burst": Decimal(40), "no_such_limit": Decimal(1)},
+        {
+            "max_order_notional": Decimal("500"),
+            "order_burst": Decimal(40),
+            "no_such_limit": Decimal(1),
+            "max_order_quantity.BTC/USDT": Decimal("0.5"),
+            "strategy_allocations.manual": Decimal(20000),
+        },
         "risk-a",
         "risk-b",
         "p-3",
@@ -94,7 +100,9 @@ def test_stored_limits_override_scalar_fields_and_ignore_unknown_keys() -> None:
     limits = load_limits(LimitsStub(stored))  # type: ignore[arg-type]
     assert (limits.version, limits.max_order_notional, limits.order_burst) == (3, Decimal("500"), 40)
     assert limits.approved_by == "risk-b"
-    assert limits.max_order_quantity == RiskLimits.default_for_demo().max_order_quantity
+    defaults = RiskLimits.default_for_demo()
+    assert limits.max_order_quantity == {**defaults.max_order_quantity, "BTC/USDT": Decimal("0.5")}
+    assert limits.strategy_allocations["manual"] == Decimal(20000)  # per-strategy entries apply too
 
 
 class Recorder:
