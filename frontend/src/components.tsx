@@ -38,6 +38,24 @@ export function ErrorBox({ error, context }: { error: ApiError | null; context?:
   );
 }
 
+const ENVELOPE_FIELDS = new Set(["event_id", "correlation_id", "schema_version", "occurred_at"]);
+
+/** An object's fields as compact `name value` pairs (event envelope ids left out; nested values as JSON). */
+export function Fields({ value }: { value: Record<string, unknown> | null | undefined }) {
+  const entries = Object.entries(value ?? {}).filter(([name, v]) => !ENVELOPE_FIELDS.has(name) && v !== null && v !== "");
+  if (entries.length === 0) return <span class="muted">—</span>;
+  return (
+    <dl class="fields">
+      {entries.map(([name, v]) => (
+        <div key={name}>
+          <dt>{name.replace(/_/g, " ")}</dt>
+          <dd>{typeof v === "object" ? JSON.stringify(v) : String(v)}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
 /** A polled section: loading on first load, the error above stale data, then the content. */
 export function Section<T>(props: {
   what: string;
@@ -53,8 +71,9 @@ export function Section<T>(props: {
   );
 }
 
-export function Num({ value, digits = 8, pnl = false }: { value: Dec | null | undefined; digits?: number; pnl?: boolean }) {
-  return <span class={pnl ? pnlClass(value) : "num"}>{dec(value, digits)}</span>;
+export function Num(props: { value: Dec | null | undefined; digits?: number; pnl?: boolean; fixed?: boolean }) {
+  const { value, digits = 8, pnl = false, fixed = false } = props;
+  return <span class={pnl ? pnlClass(value) : "num"}>{dec(value, digits, fixed ? digits : 0)}</span>;
 }
 
 const FOCUSABLE = "button, [href], input, select, textarea, [tabindex]:not([tabindex='-1'])";

@@ -1,19 +1,25 @@
 // Display helpers: decimal strings are formatted as exact decimals (no float rounding of amounts).
 import type { Dec } from "./types";
 
-const formatters = new Map<number, Intl.NumberFormat>();
+const formatters = new Map<string, Intl.NumberFormat>();
 
-/** `dec("1234.5678", 2)` -> "1,234.57"; null/invalid -> "—". */
-export function dec(value: Dec | null | undefined, maxDigits = 8): string {
+/** `dec("1234.5678", 2)` -> "1,234.57"; null/invalid -> "—". `minDigits` pads (money: `dec(v, 2, 2)`). */
+export function dec(value: Dec | null | undefined, maxDigits = 8, minDigits = 0): string {
   if (value === null || value === undefined || value === "") return "—";
-  let formatter = formatters.get(maxDigits);
+  const key = `${minDigits}/${maxDigits}`;
+  let formatter = formatters.get(key);
   if (!formatter) {
-    formatter = new Intl.NumberFormat("en-US", { maximumFractionDigits: maxDigits });
-    formatters.set(maxDigits, formatter);
+    formatter = new Intl.NumberFormat("en-US", { minimumFractionDigits: minDigits, maximumFractionDigits: maxDigits });
+    formatters.set(key, formatter);
   }
   // Intl formats a numeric string exactly (no conversion to a double first).
   const text = formatter.format(value as unknown as number);
   return text === "NaN" ? value : text;
+}
+
+/** An amount of the quote currency: always two decimals. */
+export function money(value: Dec | null | undefined): string {
+  return dec(value, 2, 2);
 }
 
 export function isNegative(value: Dec | null | undefined): boolean {

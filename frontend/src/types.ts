@@ -109,9 +109,9 @@ export interface Trade {
 export interface Strategy {
   strategy: string;
   enabled: boolean;
-  allocation: Dec;
-  version: string | null;
-  canary: string | boolean | null;
+  allocation: Dec | null;
+  version: number; // 0: no approved change yet (the gateway's defaults and the limits' allocation)
+  canary: boolean | null;
   updated_by: string | null;
   updated_at: number | null;
 }
@@ -127,6 +127,8 @@ export interface Limits {
   approved_by: string | null;
   items: Limit[];
 }
+/** Approving applies at once and answers APPLIED; APPROVED only while applying has not finished. */
+export type ProposalStatus = "PENDING" | "APPROVED" | "APPLIED" | "REJECTED" | "CANCELED" | "EXPIRED";
 export interface Proposal {
   proposal_id: string;
   kind: string;
@@ -135,18 +137,20 @@ export interface Proposal {
   reason: string;
   proposed_by: string;
   created_at: number;
-  status: string; // PENDING, APPROVED/APPLIED, REJECTED, CANCELED, EXPIRED
+  status: ProposalStatus;
   decided_by: string | null;
   decided_at: number | null;
   note: string | null;
   diff: unknown;
 }
+/** Lowercase: the alert lifecycle's own values (every other status of the API is uppercase). */
+export type AlertStatus = "open" | "acked" | "resolved";
 export interface Alert {
   alert_id: string;
-  severity: string;
+  severity: "info" | "warning" | "critical";
   title: string;
-  detail: unknown;
-  status: string;
+  detail: Record<string, unknown>; // the fields of the event that raised it
+  status: AlertStatus;
   opened_at: number;
   acked_by: string | null;
   acked_at: number | null;
@@ -158,14 +162,14 @@ export interface ReconRun {
   started_at: number;
   finished_at: number | null;
   status: string;
-  counts: unknown;
-  breaks: unknown;
+  counts: Record<string, unknown>;
+  breaks: string[];
 }
 export interface ReconBreak {
   break_id: string;
   break_class: string;
   symbol: string | null;
-  evidence: unknown;
+  evidence: Record<string, unknown>;
   proposed_action: string | null;
   status: string;
   first_seen: number;

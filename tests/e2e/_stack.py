@@ -57,6 +57,17 @@ class Stack:
         with urllib.request.urlopen(url, timeout=5) as response:
             return Decimal(json.loads(response.read())["bidPrice"])
 
+    def venue_open_orders(self, client_order_ids: set[str]) -> set[str]:
+        """Which of ``client_order_ids`` the simulator (ground truth) still has open."""
+        with urllib.request.urlopen(f"{self.endpoints['sim']}/_sim/state", timeout=10) as response:
+            orders = json.loads(response.read())["orders"]
+        open_states = {"NEW", "PARTIALLY_FILLED"}
+        return {
+            o["clientOrderId"]
+            for o in orders
+            if o["clientOrderId"] in client_order_ids and o["status"] in open_states
+        }
+
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout_s

@@ -1,15 +1,15 @@
 // Alerts: the list by status, acknowledge with a comment.
 import { useState } from "preact/hooks";
 import { allPages, api } from "../api";
-import { Empty, ReasonDialog, Section } from "../components";
+import { Empty, Fields, ReasonDialog, Section } from "../components";
 import { useCan } from "../context";
-import { json, time } from "../format";
+import { time } from "../format";
 import { usePoll } from "../hooks";
-import type { Alert } from "../types";
+import type { Alert, AlertStatus } from "../types";
 
 export function Alerts() {
   const can = useCan();
-  const [status, setStatus] = useState("open");
+  const [status, setStatus] = useState<AlertStatus | "">("open");
   const [acking, setAcking] = useState<Alert | null>(null);
   const alerts = usePoll<Alert[]>(() => allPages<Alert>(`/api/alerts${status ? `?status=${status}` : ""}`, 5), 2000, [status]);
   const mayAck = can("POST /api/alerts/{id}/ack");
@@ -18,7 +18,7 @@ export function Alerts() {
       <h1>Alerts</h1>
       <label class="inline">
         Status{" "}
-        <select name="alert-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+        <select name="alert-status" value={status} onChange={(e) => setStatus(e.currentTarget.value as AlertStatus | "")}>
           <option value="open">open</option>
           <option value="acked">acknowledged</option>
           <option value="resolved">resolved</option>
@@ -51,7 +51,7 @@ export function Alerts() {
                     </td>
                     <td>{a.title}</td>
                     <td>
-                      <code class="payload">{a.detail === null ? "" : json(a.detail)}</code>
+                      <Fields value={a.detail} />
                     </td>
                     <td>{a.status}</td>
                     <td>{a.acked_by ? `${a.acked_by}, ${time(a.acked_at)}${a.comment ? `: ${a.comment}` : ""}` : "—"}</td>

@@ -4,12 +4,43 @@ import { allPages, api } from "../api";
 import { EquityChart } from "../chart";
 import { Empty, ErrorBox, Loading, Notice, Num, ReasonDialog, Section } from "../components";
 import { useApp, useCan } from "../context";
-import { ago, dec, pnlClass } from "../format";
+import { ago, dec, money, pnlClass } from "../format";
 import { usePoll } from "../hooks";
-import type { EquityPoint, Health, Portfolio, Proposal, TradingState } from "../types";
+import type { Alert, EquityPoint, Health, Order, Page, Portfolio, Position, Proposal, TradingState } from "../types";
 
 const HISTORY_WINDOW_MS = 6 * 3600 * 1000;
 const MAX_POINTS = 20000;
+const MAX_COUNTED = 500;
+
+interface Book {
+  openOrders: Order[];
+  more: boolean; // more open orders than one page counts
+  openAlerts: Alert[];
+}
+
+/** What is working in the market and what needs attention: open orders and open alerts. */
+function useBook() {
+  const can = useCan();
+  return usePoll<Book>(async () => {
+    const states = ["OPEN", "PARTIALLY_FILLED"];
+    const pages = await Promise.all(
+      states.map((state) => api<Page<Order>>("GET", `/api/orders?status=${state}&limit=${MAX_COUNTED}`)),
+    );
+    const alerts = can("GET /api/alerts") ? await api<Page<Alert>>("GET", "/api/alerts?status=open&limit=100") : null;
+    return {
+      openOrders: pages.flatMap((page) => page.items),
+      more: pages.some((page) => page.next_cursor !== null),
+      openAlerts: alerts?.items ?? [],
+    };
+  }, 2000);
+}
+
+function drawdownPercent(p: Portfolio): string | null {
+  const hwm = Number(p.high_water_mark);
+  const drawdown = Number(p.drawdown);
+  if (!Number.isFinite(hwm) || !Number.isFinite(drawdown) || hwm <= 0) return null;
+  return `${((drawdown / hwm) * 100).toFixed(3)} % of ${money(p.high_water_mark)}`;
+}
 
 function useEquityCurve(portfolio: Portfolio | null) {
   const history = usePoll<EquityPoint[]>(
@@ -32,19 +63,45 @@ function useEquityCurve(portfolio: Portfolio | null) {
   return { points, history };
 }
 
-function Stat(props: { label: string; value: string | null; pnl?: boolean; testid?: string; digits?: number }) {
-  const { label, value, pnl = false, testid, digits = 2 } = props;
+function Stat(props: { label: string; value: string | null; pnl?: boolean; testid?: string; digits?: number; sub?: string | null }) {
+  const { label, value, pnl = false, testid, digits = 2, sub } = props;
   return (
     <div class="stat">
       <span class="label">{label}</span>
       <span class={pnl ? pnlClass(value) : "num"} data-testid={testid}>
-        {dec(value, digits)}
+        {dec(value, digits, digits)}
       </span>
+      {sub && <span class="sub muted">{sub}</span>}
     </div>
   );
 }
 
-function TradingControls({ health }: { health: Health }) {
+function BookFacts({ book }: { book: Book | null }) {
+  if (!book) return null;
+  const protective = book.openOrders.filter((o) => o.type !== "limit" && o.type !== "market").length;
+  const critical = book.openAlerts.filter((a) => a.severity === "critical").length;
+  const alertClass = critical ? "down" : book.openAlerts.length ? "warn" : "ok";
+  return (
+    <dl class="book" data-testid="book">
+      <dt>Open orders</dt>
+      <dd>
+        <a href="#/ledger" data-testid="open-orders">
+          {book.openOrders.length}
+          {book.more ? "+" : ""}
+        </a>
+        {protective ? <span class="muted"> ({protective} stop-loss/take-profit)</span> : null}
+      </dd>
+      <dt>Open alerts</dt>
+      <dd>
+        <a href="#/alerts" class={`pill ${alertClass}`} data-testid="open-alerts">
+          {book.openAlerts.length ? `${book.openAlerts.length} open${critical ? `, ${critical} critical` : ""}` : "none"}
+        </a>
+      </dd>
+    </dl>
+  );
+}
+
+function TradingControls({ health, book }: { health: Health; book: Book | null }) {
   const can = useCan();
   const [dialog, setDialog] = useState<"kill" | TradingState | null>(null);
   const [flatten, setFlatten] = useState(false);
@@ -71,6 +128,7 @@ function TradingControls({ health }: { health: Health }) {
           {health.trading.updated_by ? ` · ${health.trading.updated_by}, ${ago(health.trading.updated_at)}` : ""}
         </span>
       </p>
+      <BookFacts book={book} />
       <Notice text={notice} onDismiss={() => setNotice(null)} />
       <div class="actions">
         {can("POST /api/kill-switch") && state !== "HALTED" && (
@@ -94,10 +152,17 @@ function TradingControls({ health }: { health: Health }) {
           onClose={() => setDialog(null)}
           onSubmit={async (reason) => {
             await api("POST", "/api/kill-switch", { reason, flatten });
-            setNotice(flatten ? "Trading halted; open orders cancelled and positions being flattened." : "Trading halted; open orders cancelled.");
+            setNotice(
+              flatten
+                ? "Trading halted: every order cancelled and positions being flattened."
+                : "Trading halted: working orders cancelled; positions keep their stop-loss/take-profit orders.",
+            );
           }}
         >
-          <p>Halts all trading at once: new intents are denied and open orders are cancelled.</p>
+          <p>
+            Halts all trading at once: new intents are denied and working orders are cancelled. The stop-loss/take-profit
+            orders protecting open positions stay, unless you also flatten.
+          </p>
           <label class="inline">
             <input type="checkbox" name="flatten" checked={flatten} onChange={(e) => setFlatten(e.currentTarget.checked)} /> Also
             flatten every position
@@ -147,9 +212,64 @@ function HealthStrip({ health }: { health: Health }) {
   );
 }
 
+function Exposure({ portfolio, positions, book }: { portfolio: Portfolio; positions: Position[]; book: Book | null }) {
+  const bySymbol = new Map(positions.map((position) => [position.symbol, position]));
+  const ordersBySymbol = new Map<string, number>();
+  for (const order of book?.openOrders ?? []) ordersBySymbol.set(order.symbol, (ordersBySymbol.get(order.symbol) ?? 0) + 1);
+  const symbols = [...new Set([...portfolio.exposure.map((row) => row.symbol), ...ordersBySymbol.keys()])].sort();
+  const exposure = new Map(portfolio.exposure.map((row) => [row.symbol, row]));
+  return (
+    <section class="card" aria-labelledby="exposure-title">
+      <h2 id="exposure-title">Book by symbol</h2>
+      {symbols.length === 0 ? (
+        <Empty>No exposure and no open orders: the book is flat.</Empty>
+      ) : (
+        <table data-testid="exposure">
+          <thead>
+            <tr>
+              <th>Symbol</th>
+              <th>Side</th>
+              <th class="num">Quantity</th>
+              <th class="num">Avg entry</th>
+              <th class="num">Mark</th>
+              <th class="num">Notional</th>
+              <th class="num">Unrealized PnL</th>
+              <th class="num">Open orders</th>
+            </tr>
+          </thead>
+          <tbody>
+            {symbols.map((symbol) => {
+              const row = exposure.get(symbol);
+              const position = bySymbol.get(symbol);
+              const quantity = row?.quantity ?? position?.quantity ?? "0";
+              const side = quantity.trim().startsWith("-") ? "short" : Number(quantity) === 0 ? "flat" : "long";
+              return (
+                <tr key={symbol}>
+                  <td>{symbol}</td>
+                  <td>
+                    <span class={`side-${side}`}>{side}</span>
+                  </td>
+                  <td class="num"><Num value={quantity} /></td>
+                  <td class="num"><Num value={position?.avg_entry_price} digits={2} /></td>
+                  <td class="num"><Num value={row?.mark_price ?? position?.mark_price} digits={2} /></td>
+                  <td class="num"><Num value={row?.notional} digits={2} fixed /></td>
+                  <td class="num"><Num value={position?.unrealized_pnl} digits={2} fixed pnl /></td>
+                  <td class="num">{ordersBySymbol.get(symbol) ?? 0}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
 export function Overview() {
   const { health } = useApp();
   const portfolio = usePoll<Portfolio>(() => api("GET", "/api/portfolio"), 1000);
+  const positions = usePoll<Page<Position>>(() => api("GET", "/api/positions"), 2000);
+  const book = useBook();
   const { points, history } = useEquityCurve(portfolio.data);
   return (
     <>
@@ -162,7 +282,7 @@ export function Overview() {
           {history.loading && <Loading what="equity history" />}
           <EquityChart points={points} />
         </section>
-        {health.data && <TradingControls health={health.data} />}
+        {health.data && <TradingControls health={health.data} book={book.data} />}
       </div>
       <Section what="the portfolio" loaded={portfolio}>
         {(p) => (
@@ -170,40 +290,15 @@ export function Overview() {
             <div class="stats">
               <Stat label="Equity" value={p.equity} testid="equity" />
               <Stat label="PnL today" value={p.pnl_today} pnl testid="pnl-today" />
-              <Stat label="Drawdown" value={p.drawdown} digits={4} testid="drawdown" />
+              <Stat label="Drawdown" value={p.drawdown} testid="drawdown" sub={drawdownPercent(p)} />
               <Stat label="Realized PnL" value={p.realized_pnl} pnl />
               <Stat label="Unrealized PnL" value={p.unrealized_pnl} pnl />
-              <Stat label="Cash" value={p.cash} />
               <Stat label="Gross exposure" value={p.gross_exposure} />
               <Stat label="Net exposure" value={p.net_exposure} />
+              <Stat label="Cash" value={p.cash} />
             </div>
-            <section class="card" aria-labelledby="exposure-title">
-              <h2 id="exposure-title">Exposure by symbol</h2>
-              {p.exposure.length === 0 ? (
-                <Empty>No exposure: the book is flat.</Empty>
-              ) : (
-                <table>
-                  <thead>
-                    <tr>
-                      <th>Symbol</th>
-                      <th class="num">Quantity</th>
-                      <th class="num">Mark</th>
-                      <th class="num">Notional</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {p.exposure.map((row) => (
-                      <tr key={row.symbol}>
-                        <td>{row.symbol}</td>
-                        <td class="num"><Num value={row.quantity} /></td>
-                        <td class="num"><Num value={row.mark_price} digits={2} /></td>
-                        <td class="num"><Num value={row.notional} digits={2} /></td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              )}
-            </section>
+            <ErrorBox error={book.error} context="Could not load the open orders" />
+            <Exposure portfolio={p} positions={positions.data?.items ?? []} book={book.data} />
           </>
         )}
       </Section>

@@ -5,11 +5,11 @@ import { Empty, ErrorBox, ReasonDialog, Section } from "../components";
 import { useApp, useCan } from "../context";
 import { json, time } from "../format";
 import { usePoll } from "../hooks";
-import type { Page, Proposal } from "../types";
+import type { Page, Proposal, ProposalStatus } from "../types";
 
 const APPROVE = "POST /api/limits/proposals/{id}/approve";
 const REJECT = "POST /api/limits/proposals/{id}/reject";
-const STATUSES = ["PENDING", "APPROVED", "APPLIED", "REJECTED", "CANCELED", "EXPIRED"];
+const STATUSES: ProposalStatus[] = ["PENDING", "APPLIED", "REJECTED", "APPROVED", "CANCELED", "EXPIRED"];
 
 /** `{"name": {"from": "1", "to": "2"}}` -> "name: 1 → 2"; otherwise the requested changes as JSON. */
 function describeChange(proposal: Proposal): string {
@@ -25,7 +25,7 @@ function describeChange(proposal: Proposal): string {
 export function Proposals({ refreshKey, onDecided }: { refreshKey: number; onDecided: () => void }) {
   const { me } = useApp();
   const can = useCan();
-  const [status, setStatus] = useState("PENDING");
+  const [status, setStatus] = useState<ProposalStatus>("PENDING");
   const [rejecting, setRejecting] = useState<Proposal | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const proposals = usePoll<Page<Proposal>>(() => api("GET", `/api/limits/proposals?status=${status}`), 2000, [status]);
@@ -47,7 +47,7 @@ export function Proposals({ refreshKey, onDecided }: { refreshKey: number; onDec
       <h2 id="proposals-title">Proposals (four eyes)</h2>
       <label class="inline">
         Status{" "}
-        <select name="proposal-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+        <select name="proposal-status" value={status} onChange={(e) => setStatus(e.currentTarget.value as ProposalStatus)}>
           {STATUSES.map((value) => (
             <option key={value} value={value}>
               {value.toLowerCase()}

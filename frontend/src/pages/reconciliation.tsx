@@ -1,9 +1,9 @@
 // Reconciliation: recent runs and open breaks; resolve a break with a reason.
 import { useState } from "preact/hooks";
 import { api } from "../api";
-import { Empty, ReasonDialog, Section } from "../components";
+import { Empty, Fields, ReasonDialog, Section } from "../components";
 import { useCan } from "../context";
-import { json, time } from "../format";
+import { time } from "../format";
 import { usePoll } from "../hooks";
 import type { ReconBreak, Reconciliation as Recon } from "../types";
 
@@ -41,7 +41,7 @@ export function Reconciliation() {
                         <td>{b.break_class}</td>
                         <td>{b.symbol ?? "—"}</td>
                         <td>
-                          <code class="payload">{json(b.evidence)}</code>
+                          <Fields value={b.evidence} />
                         </td>
                         <td>{b.proposed_action ?? "—"}</td>
                         <td>{b.status}</td>
@@ -85,11 +85,9 @@ export function Reconciliation() {
                         <td>{r.trigger}</td>
                         <td>{r.status}</td>
                         <td>
-                          <code class="payload">{json(r.counts)}</code>
+                          <Fields value={r.counts} />
                         </td>
-                        <td>
-                          <code class="payload">{json(r.breaks)}</code>
-                        </td>
+                        <td>{r.breaks.length ? r.breaks.join(", ") : "—"}</td>
                       </tr>
                     ))}
                   </tbody>

@@ -120,7 +120,7 @@ export function Risk() {
                       <td>{l.name}</td>
                       <td>{l.scope}</td>
                       <td class="num limit-value" data-value={l.value}><Num value={l.value} /></td>
-                      <td class="num"><Num value={l.current} /></td>
+                      <td class="num"><Num value={l.current} digits={2} /></td>
                       <td>
                         <Utilisation limit={l} />
                       </td>

@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { Empty, Notice, Num, ReasonDialog, Section } from "../components";
 import { useCan } from "../context";
-import { ago, json } from "../format";
+import { ago } from "../format";
 import { usePoll } from "../hooks";
 import type { Page, Proposal, Strategy } from "../types";
 
@@ -52,8 +52,8 @@ export function Strategies() {
                       <span class={`badge ${s.enabled ? "ok" : "off"}`}>{s.enabled ? "enabled" : "disabled"}</span>
                     </td>
                     <td class="num"><Num value={s.allocation} /></td>
-                    <td>{s.version ?? "—"}</td>
-                    <td>{s.canary === null || s.canary === false ? "—" : json(s.canary)}</td>
+                    <td>{s.version === 0 ? <span class="muted">defaults</span> : s.version}</td>
+                    <td>{s.canary ? "canary" : "—"}</td>
                     <td>{s.updated_by ? `${s.updated_by}, ${ago(s.updated_at)}` : "—"}</td>
                     {mayChange && (
                       <td class="actions">
@@ -65,7 +65,7 @@ export function Strategies() {
                           class="small"
                           data-control="strategy-allocation"
                           onClick={() => {
-                            setAllocation(s.allocation);
+                            setAllocation(s.allocation ?? "");
                             setChange({ strategy: s, kind: "allocation" });
                           }}
                         >

@@ -62,8 +62,9 @@ def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
 
 def _inline(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     """Query parameter schemas with their enum ``$ref``s resolved (parameters cannot use $defs)."""
-    if "$ref" in schema:
-        return dict(definitions[schema["$ref"].rsplit("/", 1)[-1]])
+    if "$ref" in schema:  # keep the siblings of the reference (its default, e.g. status=PENDING)
+        siblings = {key: value for key, value in schema.items() if key != "$ref"}
+        return {**definitions[schema["$ref"].rsplit("/", 1)[-1]], **siblings}
     result = dict(schema)
     for key in ("anyOf", "oneOf", "allOf"):
         if key in result:

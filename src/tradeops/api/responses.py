@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict
 
 Amount = str
 Ms = int
+ProposalStatusName = Literal["PENDING", "APPROVED", "APPLIED", "REJECTED", "CANCELED", "EXPIRED"]
+"""APPROVED is transient: an approval applies the change at once and answers APPLIED."""
+AlertStatusName = Literal["open", "acked", "resolved"]
+"""Alert statuses are lowercase (the alert lifecycle's own values); every other status is uppercase."""
 
 
 class Out(BaseModel):
@@ -231,7 +235,7 @@ class ProposalOut(Out):
     reason: str
     proposed_by: str
     created_at: Ms
-    status: str
+    status: ProposalStatusName
     decided_by: str | None
     decided_at: Ms | None
     note: str | None
@@ -280,7 +284,7 @@ class AlertOut(Out):
     severity: str
     title: str
     detail: dict[str, Any]
-    status: str
+    status: AlertStatusName
     opened_at: Ms
     acked_by: str | None
     acked_at: Ms | None

@@ -156,7 +156,8 @@ class RiskLimits:
             min_free_balance_margin_bps=d("10"),
             volatility_scaling=VolatilityScaling(reference_vol=d("0.6"), floor_factor=d("0.25")),
             max_data_staleness_ms=5_000,
-            strategy_allocations={"demo": d("50000")},
+            # "manual": orders placed by operators through the API (same risk path as any strategy)
+            strategy_allocations={"demo": d("50000"), "manual": d("20000")},
             proposed_by="system",
             approved_by=None,
         )

@@ -3,8 +3,13 @@
 A small aiohttp server: ``/api/...`` goes to the Chalice app through Chalice's own local API Gateway
 emulation (``chalice.local.LocalGateway``: the same proxy events and routing as API Gateway), anything
 else is a file of the built UI (``frontend/dist``), with ``index.html`` for SPA routes and a clear 503
-page when the UI has not been built. Chalice keeps the current request on the app object, so API calls
-run one at a time in a worker thread (the event loop never blocks on DynamoDB).
+page when the UI has not been built.
+
+Chalice keeps the current request on the app object, so each worker thread has an app of its own (all
+sharing one :class:`~tradeops.api.context.Services`): API calls run concurrently, bounded by the number
+of workers, and the event loop never blocks on DynamoDB. Slow routes (``/api/audit/verify`` recomputes
+every hash chain) run in a lane of their own so the UI's one-second polls never queue behind them. A
+lane with too many calls waiting answers 503 with ``Retry-After`` instead of queueing without bound.
 
 The Cognito issuer, client id and JWKS URL come from ``TRADEOPS_COGNITO_*`` (``tradeops up`` passes
 the embedded pool's, see :func:`cognito_env`).
@@ -15,11 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from chalice.app import Chalice
@@ -27,6 +35,9 @@ from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 
 from tradeops.local.provision import CognitoResources
+
+if TYPE_CHECKING:
+    from tradeops.api.context import Services
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -39,10 +50,16 @@ SECURITY_HEADERS = {
 }
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>tradeops: UI not built</title></head><body><h1>The operator UI has not been built</h1>
-<p>Build it with <code>npm --prefix frontend ci &amp;&amp; npm --prefix frontend run build</code>
-then reload. The API is up: <a href="/api/openapi.json">/api/openapi.json</a>.</p>
+<p>Build it with <code>make frontend</code> (from the repository root), then reload.
+The API is up: <a href="/api/openapi.json">/api/openapi.json</a>.</p>
 </body></html>"""
 MAX_BODY_BYTES = 1024 * 1024
+API_WORKERS = 4
+"""Concurrent API calls of the main lane (polls, reads, mutations)."""
+SLOW_ROUTES = ("/api/audit/verify",)
+"""Path prefixes served by the slow lane (one call at a time)."""
+MAX_WAITING_PER_WORKER = 16
+"""Calls a lane lets wait per worker before it answers 503 (a bound, not a queue without end)."""
 
 
 def cognito_env(cognito: CognitoResources) -> dict[str, str]:
@@ -70,15 +87,91 @@ class LazyEnv(Mapping[str, str]):
         return len(self._build())
 
 
-class WebServer:
-    """Serves ``app`` under ``/api/`` and the files of ``ui_dir`` elsewhere on ``host:port``."""
+class SharedServices:
+    """One :class:`Services` for every app of the server, built on first use (thread-safe)."""
 
-    def __init__(self, app: Chalice, ui_dir: Path | None, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._gateway = LocalGateway(app, Config.create(lambda_timeout=30, lambda_memory_size=512))
+    def __init__(self, build: Callable[[], Services]) -> None:
+        self._build = build
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Services:
+        with self._lock:
+            if self._services is None:
+                self._services = self._build()
+            return self._services
+
+
+ApiReply = tuple[int, dict[str, str], bytes]
+
+
+class ApiLane:
+    """``workers`` threads, each with its own Chalice app; at most ``max_waiting`` calls wait for one."""
+
+    def __init__(self, name: str, app_factory: Callable[[], Chalice], workers: int, max_waiting: int) -> None:
+        if workers < 1 or max_waiting < 0:
+            raise ValueError("a lane needs at least one worker and a non-negative wait bound")
+        config = Config.create(lambda_timeout=30, lambda_memory_size=512)
+        self._gateways: queue.SimpleQueue[LocalGateway] = queue.SimpleQueue()
+        for _ in range(workers):
+            self._gateways.put(LocalGateway(app_factory(), config))
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"api-{name}")
+        self._capacity = workers + max_waiting
+        self._admitted = 0  # touched on the event loop only
+
+    async def call(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> ApiReply:
+        if self._admitted >= self._capacity:
+            busy = {"error": {"code": "busy", "message": "the API is busy; retry shortly", "fields": {}}}
+            reply_headers = {"Content-Type": "application/json", "Retry-After": "1"}
+            return 503, reply_headers, json.dumps(busy).encode()
+        self._admitted += 1
+        work = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._call, method, path, headers, body
+        )
+        work.add_done_callback(self._release)  # a call stays counted until its thread is done with it
+        return await asyncio.shield(work)  # a client that goes away does not free a busy worker
+
+    def _release(self, _: asyncio.Future[ApiReply]) -> None:
+        self._admitted -= 1
+
+    def _call(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> ApiReply:
+        gateway = self._gateways.get()  # as many gateways as threads: never waits
+        try:
+            reply: dict[str, Any] = gateway.handle_request(method, path, headers, body)
+        except LocalGatewayException as exc:
+            return exc.CODE, {"Content-Type": "application/json"}, exc.body or b""
+        finally:
+            self._gateways.put(gateway)
+        payload = reply.get("body") or b""
+        data = payload.encode() if isinstance(payload, str) else bytes(payload)
+        names = {str(k): str(v) for k, v in (reply.get("headers") or {}).items()}
+        return int(reply["statusCode"]), names, data
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class WebServer:
+    """Serves apps of ``app_factory`` under ``/api/`` and the files of ``ui_dir`` elsewhere on ``host:port``.
+
+    ``app_factory`` is called once per worker (``workers`` for the main lane, one for the slow lane):
+    give every app the same Services (e.g. ``lambda: create_app(services)``).
+    """
+
+    def __init__(
+        self,
+        app_factory: Callable[[], Chalice],
+        ui_dir: Path | None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workers: int = API_WORKERS,
+    ) -> None:
+        self._main = ApiLane("main", app_factory, workers, workers * MAX_WAITING_PER_WORKER)
+        self._slow = ApiLane("slow", app_factory, 1, MAX_WAITING_PER_WORKER)
         self._ui_dir = None if ui_dir is None else ui_dir.resolve()
         self._host = host
         self._port = port
-        self._api_lock = threading.Lock()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -105,30 +198,20 @@ class WebServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        self._main.close()
+        self._slow.close()
 
     async def _api(self, request: web.Request) -> web.Response:
         body = await request.read()
         headers = dict(request.headers)
-        status, reply_headers, payload = await asyncio.to_thread(
-            self._call_api, request.method, request.path_qs, headers, body or None
+        lane = self._slow if request.path.startswith(SLOW_ROUTES) else self._main
+        status, reply_headers, payload = await lane.call(
+            request.method, request.path_qs, headers, body or None
         )
         response = web.Response(status=status, body=payload)
         for name, value in reply_headers.items():
             response.headers[name] = value
         return response
-
-    def _call_api(
-        self, method: str, path: str, headers: dict[str, str], body: bytes | None
-    ) -> tuple[int, dict[str, str], bytes]:
-        with self._api_lock:
-            try:
-                reply: dict[str, Any] = self._gateway.handle_request(method, path, headers, body)
-            except LocalGatewayException as exc:
-                return exc.CODE, {"Content-Type": "application/json"}, exc.body or b""
-        payload = reply.get("body") or b""
-        data = payload.encode() if isinstance(payload, str) else bytes(payload)
-        names = {str(k): str(v) for k, v in (reply.get("headers") or {}).items()}
-        return int(reply["statusCode"]), names, data
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
         index = None if self._ui_dir is None else self._ui_dir / "index.html"
@@ -146,8 +229,10 @@ class WebServer:
 async def serve(host: str, port: int, ui_dir: Path | None) -> None:
     """Run until SIGINT/SIGTERM with the API configured from the environment."""
     from tradeops.api import create_app
+    from tradeops.api.app import services_from_env
 
-    server = WebServer(create_app(), ui_dir, host=host, port=port)
+    shared = SharedServices(services_from_env)
+    server = WebServer(lambda: create_app(shared), ui_dir, host=host, port=port)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

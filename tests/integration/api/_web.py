@@ -18,7 +18,7 @@ from ._rig import ApiRig
 def running_web(rig: ApiRig, ui_dir: Path | None) -> Iterator[str]:
     """The server's base URL while the context lasts."""
     loop = asyncio.new_event_loop()
-    server = WebServer(create_app(rig.services), ui_dir)
+    server = WebServer(lambda: create_app(rig.services), ui_dir)
     thread = threading.Thread(target=loop.run_forever, name="web", daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=30)

@@ -103,3 +103,24 @@ def test_every_mutating_call_is_journaled_with_user_and_request_id(api_rig: ApiR
     denied = [e for e in journal.read("operator") if e.payload.get("request_id") == headers["X-Request-Id"]]
     assert [(e.kind, e.actor) for e in denied] == [("api_denied", ROLE_USERS["viewer"])]
     assert journal.verify("operator") is None
+
+
+def test_strategies_list_the_allocated_ones_and_show_an_approved_change(api_rig: ApiRig) -> None:
+    status, listed = api_rig.call("GET", "/api/strategies", user=ROLE_USERS["viewer"])
+    by_name = {item["strategy"]: item for item in listed["items"]}
+    assert status == 200 and {"demo", "manual"} <= set(by_name)
+    assert by_name["manual"] == {
+        "strategy": "manual", "enabled": True, "allocation": "20000", "version": 0,
+        "canary": None, "updated_by": None, "updated_at": None,
+    }  # fmt: skip
+
+    body = {"enabled": False, "reason": "pause the demo"}
+    status, reply = api_rig.call("PATCH", "/api/strategies/demo", user=RISK, body=body)
+    assert status == 202, reply
+    pid = reply["proposal"]["proposal_id"]
+    assert api_rig.call("POST", f"/api/limits/proposals/{pid}/approve", user=ADMIN)[0] == 200
+    demo = next(
+        i for i in api_rig.call("GET", "/api/strategies", user=RISK)[1]["items"] if i["strategy"] == "demo"
+    )
+    assert demo["enabled"] is False and demo["version"] >= 1 and demo["updated_by"] == ADMIN
+    assert demo["allocation"] == by_name["demo"]["allocation"]  # unchanged: the limits' allocation

@@ -45,4 +45,5 @@ def test_an_unbuilt_ui_is_a_clear_503_while_the_api_works(api_rig: ApiRig, tmp_p
     with running_web(api_rig, tmp_path / "missing") as url:
         page = requests.get(f"{url}/", timeout=30)
         assert page.status_code == 503 and "has not been built" in page.text
+        assert "make frontend" in page.text  # the Makefile's target
         assert requests.get(f"{url}/api/openapi.json", timeout=30).status_code == 200

@@ -4,7 +4,8 @@ Stricter is immediate, looser takes two people: the kill switch and a move to a 
 state go through :class:`~tradeops.kill_switch.KillSwitch` at once (idempotent by the request id);
 leaving HALTED creates a RESUME proposal another risk/admin user approves. Change management resumes
 HALTED -> ACTIVE only, so leaving REDUCING, or HALTED -> REDUCING, is refused with 409 for now.
-Strategy changes (enable, allocation) are STRATEGY proposals (four eyes).
+Strategy changes (enable, allocation) are STRATEGY proposals (four eyes); the strategy list also names
+the strategies the effective limits allocate capital to (``demo``, ``manual``) before any change.
 """
 
 from __future__ import annotations
@@ -12,23 +13,60 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tradeops.api import responses as r
-from tradeops.api.context import Call, Reply
+from tradeops.api.context import Call, Reply, Services
 from tradeops.api.errors import BadRequest, Conflict
 from tradeops.api.rbac import APPROVERS, EVERYONE, KILL_SWITCH, RouteTable
 from tradeops.api.requests import KillSwitchBody, StrategyPatchBody, TradingStateBody
-from tradeops.api.routes.limits import change_errors, proposal_response
-from tradeops.api.serializers import strategy_out
+from tradeops.api.routes.limits import change_errors, effective_limits, proposal_response
+from tradeops.api.serializers import dec, strategy_out
 from tradeops.change_management import RESUME_SCOPE
 from tradeops.domain.control import TradingState
 from tradeops.kill_switch import severity_rank
 from tradeops.store.proposals import ProposalKind
+
+ALLOCATION_PREFIX = "strategy_allocations."
+
+
+def known_strategies(services: Services) -> list[r.StrategyOut]:
+    """Every strategy with a control record or an allocation in the effective limits, by name.
+
+    A strategy without a control record runs with the gateway's defaults: enabled, the limits'
+    allocation, version 0 (no change approved yet). A record's allocation, when set, wins.
+    """
+    _, flat = effective_limits(services)
+    allocations = {
+        name.removeprefix(ALLOCATION_PREFIX): value
+        for name, value in flat.items()
+        if name.startswith(ALLOCATION_PREFIX)
+    }
+    records = {control.strategy: control for control in services.control.strategies()}
+    items = []
+    for name in sorted(set(allocations) | set(records)):
+        record = records.get(name)
+        if record is None:
+            items.append(
+                r.StrategyOut(
+                    strategy=name,
+                    enabled=True,
+                    allocation=dec(allocations[name]),
+                    version=0,
+                    canary=None,
+                    updated_by=None,
+                    updated_at=None,
+                )
+            )
+        elif record.allocation is None and name in allocations:
+            items.append(strategy_out(record).model_copy(update={"allocation": dec(allocations[name])}))
+        else:
+            items.append(strategy_out(record))
+    return items
 
 
 def register(table: RouteTable) -> None:
     @table.route(
         "POST", "/api/kill-switch", roles=KILL_SWITCH, tag="control", body=KillSwitchBody,
         response=r.KillSwitchOut, status=202, errors=(409,),
-        summary="Halt trading now (cancel every open order; flatten closes positions); resume needs 4 eyes",
+        summary="Halt now: cancel working orders (stops stay; flatten cancels them and closes positions)",
     )  # fmt: skip
     def kill_switch(call: Call) -> r.KillSwitchOut:
         body = call.body_as(KillSwitchBody)
@@ -89,7 +127,7 @@ def register(table: RouteTable) -> None:
         summary="Strategies: enabled, allocation, version",
     )  # fmt: skip
     def strategies(call: Call) -> r.StrategyList:
-        return r.StrategyList(items=[strategy_out(s) for s in call.services.control.strategies()])
+        return r.StrategyList(items=known_strategies(call.services))
 
     @table.route(
         "PATCH", "/api/strategies/{id}", roles=APPROVERS, tag="control", body=StrategyPatchBody,
