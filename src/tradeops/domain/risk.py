@@ -160,6 +160,8 @@ class RiskContext:
     margin: MarginAccount | None = None
     kyc_verified: bool = True
     """``tradeops.domain.kyc.account_may_trade`` for the trading account at ``now_ms``."""
+    strategy_allocations: Mapping[str, Decimal] = field(default_factory=dict)
+    """Allocations approved through change management (control table); they override the limits'."""
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ def _allocation(f: _Facts) -> Denied | None:
     if f.reduces:
         return None
     strategy = f.request.strategy
-    allocation = f.limits.strategy_allocations.get(strategy)
+    allocation = f.context.strategy_allocations.get(strategy, f.limits.strategy_allocations.get(strategy))
     used = f.context.strategy_capital_used.get(strategy, _ZERO) + f.notional
     if allocation is None or used > allocation:
         return Denied(DenyReason.STRATEGY_ALLOCATION, allocation, used, f"capital of strategy {strategy}")

@@ -104,6 +104,7 @@ class RiskGate:
         working_orders: Callable[[], Iterable[Order]],
         trading_state: Callable[[], TradingState],
         strategy_enabled: Callable[[str], bool],
+        strategy_allocation: Callable[[str], Decimal | None] = lambda _strategy: None,
         taker_fee_rate: Decimal = Decimal("0.001"),
         now_ms: Callable[[], int] = wall_ms,
     ) -> None:
@@ -118,6 +119,7 @@ class RiskGate:
         self._working = working_orders
         self._trading_state = trading_state
         self._strategy_enabled = strategy_enabled
+        self._strategy_allocation = strategy_allocation
         self._fee = taker_fee_rate
         self._now_ms = now_ms
         self._lock = asyncio.Lock()
@@ -183,6 +185,8 @@ class RiskGate:
         open_orders = {o.client_order_id: o for o in self._working()}
         open_orders.update(self._approved)
         day_traded = self._traded_today if now // _DAY_MS == self._day else _ZERO
+        approved = self._strategy_allocation(request.strategy)
+        allocation = {} if approved is None else {request.strategy: approved}
         context = RiskContext(
             now_ms=now,
             trading_state=self._trading_state(),
@@ -201,6 +205,7 @@ class RiskGate:
             },
             taker_fee_rate=self._fee,
             kyc_verified=self.kyc_verified,
+            strategy_allocations=allocation,
         )
         decision = check(request, context, self.limits)
         view = views[request.symbol]
