@@ -18,6 +18,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from tradeops.domain.fills import Fill as Fill  # re-exported: the order module has always offered it
+from tradeops.domain.fills import require_positive as _positive
 from tradeops.domain.values import OrderType, Side, TimeInForce, to_decimal, to_int
 
 # Average fill price arithmetic, independent of the caller's thread-local decimal context.
@@ -103,11 +105,6 @@ class OverfillError(ValueError):
     """A fill or venue report that would take the executed quantity above the order quantity."""
 
 
-def _positive(name: str, value: Decimal | None) -> None:
-    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
-        raise ValueError(f"{name} must be a finite Decimal > 0, got {value!r}")
-
-
 def _optional_decimal(value: Any) -> Decimal | None:
     return None if value is None else to_decimal(value)
 
@@ -117,66 +114,14 @@ def _optional_str(value: Decimal | StrEnum | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Fill:
-    """One venue trade against one of our orders; ``trade_id`` is the venue's trade id."""
-
-    client_order_id: str
-    trade_id: str
-    symbol: str
-    side: Side
-    price: Decimal
-    quantity: Decimal
-    fee: Decimal
-    fee_asset: str
-    ts: int
-    is_maker: bool
-
-    def __post_init__(self) -> None:
-        if not self.client_order_id or not self.trade_id:
-            raise ValueError("fill needs a client_order_id and a trade_id")
-        _positive("fill price", self.price)
-        _positive("fill quantity", self.quantity)
-        if not isinstance(self.fee, Decimal) or not self.fee.is_finite():
-            raise ValueError(f"fill fee must be a finite Decimal, got {self.fee!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "client_order_id": self.client_order_id,
-            "trade_id": self.trade_id,
-            "symbol": self.symbol,
-            "side": self.side.value,
-            "price": str(self.price),
-            "quantity": str(self.quantity),
-            "fee": str(self.fee),
-            "fee_asset": self.fee_asset,
-            "ts": self.ts,
-            "is_maker": self.is_maker,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Fill:
-        return cls(
-            client_order_id=str(data["client_order_id"]),
-            trade_id=str(data["trade_id"]),
-            symbol=str(data["symbol"]),
-            side=Side(data["side"]),
-            price=to_decimal(data["price"]),
-            quantity=to_decimal(data["quantity"]),
-            fee=to_decimal(data["fee"]),
-            fee_asset=str(data["fee_asset"]),
-            ts=to_int(data["ts"]),
-            is_maker=bool(data["is_maker"]),
-        )
-
-
-@dataclass(frozen=True)
 class Order:
     """An order as the OMS knows it. Immutable: every change returns a new Order with ``version + 1``.
 
     ``filled_quantity`` and ``avg_fill_price`` count only fills applied here (deduplicated by trade id);
     ``venue_filled_quantity`` is the highest cumulative quantity the venue reported. When the venue is
     ahead, ``missing_fill_quantity`` says how much trade evidence is still owed (for reconciliation).
-    ``stop_price`` is set for the stop-loss / take-profit limit types only.
+    ``stop_price`` is set for the stop-loss / take-profit limit types only. ``expires_at_ms`` is the
+    intent's deadline (epoch ms): persisted so a restarted OMS cancels the order when it passes.
     """
 
     client_order_id: str
@@ -199,6 +144,7 @@ class Order:
     version: int
     stop_price: Decimal | None = None
     venue_filled_quantity: Decimal = field(default=Decimal(0))
+    expires_at_ms: int | None = None
 
     def __post_init__(self) -> None:
         if not self.client_order_id or not self.intent_id or not self.strategy or not self.symbol:
@@ -222,6 +168,10 @@ class Order:
             raise ValueError("avg_fill_price is set exactly when something is filled")
         if self.version < 0 or self.updated_at < self.created_at:
             raise ValueError("version must be >= 0 and updated_at >= created_at")
+        if self.expires_at_ms is not None and (
+            isinstance(self.expires_at_ms, bool) or self.expires_at_ms < 0
+        ):
+            raise ValueError(f"expires_at_ms must be epoch ms, got {self.expires_at_ms!r}")
 
     @classmethod
     def new(
@@ -238,6 +188,7 @@ class Order:
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
         time_in_force: TimeInForce | None = None,
+        expires_at_ms: int | None = None,
     ) -> Order:
         """A NEW order at version 0; limit-type orders without a time in force default to GTC."""
         if time_in_force is None and type.takes_time_in_force:
@@ -262,6 +213,7 @@ class Order:
             trade_ids=frozenset(),
             version=0,
             stop_price=stop_price,
+            expires_at_ms=expires_at_ms,
         )
 
     @property
@@ -353,7 +305,11 @@ class Order:
         return replace(self.transition(target, at), venue_filled_quantity=venue_filled)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: Decimals as strings, enums as values, trade ids sorted."""
+        """JSON-ready form: Decimals as strings, enums as values, trade ids sorted.
+
+        This is the "Order Updated" snapshot, which has no ``expires_at_ms`` yet: the deadline is kept by
+        the order store (and the journaled intent); :meth:`from_dict` accepts it when present.
+        """
         return {
             "client_order_id": self.client_order_id,
             "intent_id": self.intent_id,
@@ -401,4 +357,5 @@ class Order:
             reason=data.get("reason"),
             trade_ids=frozenset(str(trade_id) for trade_id in data.get("trade_ids") or ()),
             version=to_int(data["version"]),
+            expires_at_ms=None if data.get("expires_at_ms") is None else to_int(data["expires_at_ms"]),
         )

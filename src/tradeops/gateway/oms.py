@@ -19,7 +19,7 @@ from tradeops.domain.events import OrderRejected, TradeIntent
 from tradeops.domain.ids import OrderLeg, client_order_id
 from tradeops.domain.orders import Fill, Order, OrderState
 from tradeops.gateway.oms_ports import EventSink, ExecutionVenue, OmsConfig
-from tradeops.gateway.oms_records import Change, OrderRecords, UnknownOrder
+from tradeops.gateway.oms_records import Change, OrderRecords, UnknownOrder, venue_ack
 from tradeops.gateway.oms_resolver import UnknownResolver
 from tradeops.observability import get_logger
 from tradeops.store.fills import FillStore
@@ -94,10 +94,11 @@ class OrderManager:
             limit_price=intent.limit_price,
             time_in_force=intent.effective_time_in_force,
             created_at=self.clock_ms(),
+            expires_at_ms=None if intent.expires_at is None else int(intent.expires_at.timestamp() * 1000),
         )
         created = await self.records.create(intent, order, fencing_token)
-        if intent.expires_at is not None and created.state is OrderState.NEW:
-            self._deadlines[cid] = int(intent.expires_at.timestamp() * 1000)
+        if created.expires_at_ms is not None and created.state is OrderState.NEW:
+            self._deadlines[cid] = created.expires_at_ms
         return created
 
     async def deny(self, cid: str, reason: str) -> Order:
@@ -182,16 +183,19 @@ class OrderManager:
         Returns None for an order not managed here.
         """
         cid = report.client_order_id
-        if await self.records.load(cid) is None:
+        known = await self.records.load(cid)
+        if known is None:
             log.info("venue report of an order not managed here", extra={"cid": cid})
             return None
         at = self.clock_ms()
-        await self._update(cid, lambda o: o.with_venue_order_id(report.venue_order_id, at))
-        await self.apply_fills(report.fills)
-        order = await self.get(cid)
-        if fetch_missing_trades and report.filled > order.filled_quantity:
-            await self.import_trades(order)
-        order = await self._update(cid, lambda o: o.apply_venue_status(report.status, report.filled, at))
+        if report.fills or (fetch_missing_trades and report.filled > known.filled_quantity):
+            await self._update(cid, lambda o: o.with_venue_order_id(report.venue_order_id, at))
+            await self.apply_fills(report.fills)
+            order = await self.get(cid)
+            if fetch_missing_trades and report.filled > order.filled_quantity:
+                await self.import_trades(order)
+        # Without fills to apply first, the venue id and status are one change (one journal entry).
+        order = await self._update(cid, venue_ack(report.venue_order_id, report.status, report.filled, at))
         self._schedule_wanted_cancel(order)
         return order
 
@@ -237,11 +241,14 @@ class OrderManager:
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     async def recover(self) -> RecoveryReport:
-        """Load every non-terminal order; SUBMITTING becomes UNKNOWN; resolve and sync from the venue."""
+        """Load every non-terminal order (re-arming stored expiries); SUBMITTING becomes UNKNOWN; resolve and
+        sync from the venue."""
         found = [order for state in _RECOVERED_STATES for order in await self.records.load_state(state)]
         awaiting, resolving, working = [], [], []
         for order in found:
             cid = order.client_order_id
+            if order.expires_at_ms is not None:  # the deadline outlives the process: re-arm it
+                self._deadlines[cid] = order.expires_at_ms
             if order.state is S.NEW:
                 awaiting.append(order)
             elif order.state in (S.SUBMITTING, S.UNKNOWN):
@@ -262,11 +269,12 @@ class OrderManager:
         self.spawn(self._expire_loop())
 
     async def close(self) -> None:
-        """Stop every background task (resolutions resume on the next :meth:`recover`)."""
+        """Stop every background task (resolutions resume on the next :meth:`recover`); drain the events."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.records.close()
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run ``coro`` as a background task of this manager (cancelled by :meth:`close`; failures logged)."""

@@ -139,4 +139,3 @@ class PositionProjector:
             self._recent_set.discard(self._recent[0])
         self._recent.append(key)
         self._recent_set.add(key)
-

@@ -2,7 +2,8 @@
 
 :meth:`TradingSession.start` (the lease's ``on_acquired``): reload the exchange key, load the limits
 and instruments, read balances into a fresh :class:`Portfolio`, recover the OMS (every non-terminal
-order; SUBMITTING -> UNKNOWN resolved from venue evidence), lift the control-plane halt, decide the
+order; SUBMITTING -> UNKNOWN resolved from venue evidence), run the startup reconciliation and write the
+balances baseline (:mod:`~tradeops.gateway.startup_recon`), lift the control-plane halt, decide the
 recovered NEW orders once market data is fresh, then start the sync loops, the snapshot writer, the
 gateway-events consumer, the intake and (optionally) the demo strategy. :meth:`TradingSession.stop`
 undoes that in reverse, cancelling no order: a new leader owns them. ``FencedOut``/``NotLeader`` from
@@ -20,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from tradeops.aws.clients import client as aws_client
 from tradeops.config import Settings
-from tradeops.domain.events import OrderRejected, TradeIntent
+from tradeops.domain.control import TradingState
+from tradeops.domain.events import OrderRejected, ReconciliationRequested, TradeIntent
 from tradeops.domain.ids import OrderLeg, client_order_id
 from tradeops.domain.orders import Fill, Order, OrderState
 from tradeops.domain.portfolio import Portfolio, split_symbol
 from tradeops.domain.risk import Denied
+from tradeops.gateway.balance_baseline import BalanceBaseline
 from tradeops.gateway.gateway_events import GatewayEventConsumer
 from tradeops.gateway.intake import (
     EnvelopeMeta,
@@ -37,18 +40,25 @@ from tradeops.gateway.lease import NotLeader
 from tradeops.gateway.oms import OrderManager, UnknownOrder
 from tradeops.gateway.oms_ports import OmsConfig
 from tradeops.gateway.oms_sync import CcxtUserStream, OrderPoller, UserStreamSync
+from tradeops.gateway.positions import PositionProjector
+from tradeops.gateway.protection import ProtectionConfig, ProtectionManager
 from tradeops.gateway.risk_gate import BalanceCache, RiskGate
+from tradeops.gateway.risk_inputs import RiskInputs
 from tradeops.gateway.snapshots import SnapshotWriter
+from tradeops.gateway.startup_recon import reconcile_at_startup
 from tradeops.gateway.wiring import FillTap, load_limits, make_exchange
 from tradeops.observability import get_logger
+from tradeops.store.accounts import AccountStore
 from tradeops.store.fills import FillStore
 from tradeops.store.journal import FencedOut, JournalStore
 from tradeops.store.limits import LimitStore
 from tradeops.store.orders import OrderStore
+from tradeops.store.positions import PositionStore
 from tradeops.store.snapshots import SnapshotStore
 from tradeops.strategies.base import StrategyRunner
 from tradeops.strategies.demo import DemoStrategy
 from tradeops.venue.outcomes import Accepted
+from tradeops.venue.protective import ProtectiveOrders
 
 if TYPE_CHECKING:
     from tradeops.gateway.app import GatewayApp
@@ -69,6 +79,7 @@ class SessionTuning:
     instrument_attempts: int = 5
     fresh_wait_s: float = 10.0
     strategy_interval_s: float = 1.0
+    protection: ProtectionConfig = field(default_factory=ProtectionConfig)
 
 
 class TradingSession:
@@ -85,6 +96,9 @@ class TradingSession:
         self.intake: IntentIntake | None = None
         self.runner: StrategyRunner | None = None
         self.snapshots: SnapshotWriter | None = None
+        self.protection: ProtectionManager | None = None
+        self.baseline: BalanceBaseline | None = None
+        self.positions: PositionProjector | None = None
         self._stream_exchange: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
@@ -118,7 +132,11 @@ class TradingSession:
             working_orders=oms.working_orders,
             trading_state=lambda: app.control.trading_state,
             strategy_enabled=app.control.strategy_enabled,
+            strategy_allocation=app.control.strategy_allocation,
         )
+        inputs = RiskInputs(self.risk, LimitStore(settings), AccountStore(settings), settings.account)
+        await inputs.refresh()  # KYC and the approved limits must be known before the first order
+        self._spawn(inputs.run(), "risk-inputs", fatal=False)
         report = await oms.recover()
         log.info(
             "startup reconciliation: OMS recovered",
@@ -129,14 +147,39 @@ class TradingSession:
                 "working": list(report.working),
             },
         )
+        self.baseline = await reconcile_at_startup(
+            settings, app.adapter, oms, config.symbols, exchange_offset_ms=app.clock_offset_ms
+        )
+        self.positions = PositionProjector(
+            FillStore(settings), PositionStore(settings), settings.account, config.symbols
+        )
+        await self.positions.load()  # after the startup reconciliation imported what was missing
+        self._spawn(self.positions.run(), "positions", fatal=False)
         await app.control.on_control_plane_restored()
+        await app.control.cancel_if_halted()
+        app.notifications.emit(  # the reconcile function runs a full pass after every takeover
+            ReconciliationRequested(
+                correlation_id=f"takeover-{self.token}", reason="gateway takeover", requested_by=config.owner
+            )
+        )
         if report.awaiting_submit:
             await self._wait_for_fresh_data()
             for order in report.awaiting_submit:
-                await self._decide_and_send(order, None)
+                await self._decide_and_send(order, order.expires_at_ms)
         self.recovered = True
         oms.start()
         self._start_loops(oms, limits_demo=config.demo_strategy)
+        self.protection = ProtectionManager(
+            oms,
+            ProtectiveOrders(app.adapter),
+            JournalStore(settings),
+            OrderStore(settings),
+            app.keeper.assert_leader,
+            instruments,
+            self.tuning.protection,
+            may_place=lambda: app.control.trading_state is not TradingState.HALTED,
+        )
+        self._spawn(self.protection.run(), "protection")  # recovers first, then supervises
         self.intake = IntentIntake(
             settings, self.on_intent, self.is_known, app.publisher, config=self.tuning.intake
         )
@@ -173,12 +216,15 @@ class TradingSession:
         self._spawn(stream_sync.run(), "user-stream")
         self._spawn(OrderPoller(oms, stream_sync).run(), "order-poller")
         self._spawn(self._sample_volatility(), "volatility")
+        if self.baseline is not None:
+            self._spawn(self.baseline.run(), "balances-baseline", fatal=False)
         consumer = GatewayEventConsumer(
             settings,
             aws_client("sqs", settings),
             on_control=app.control.notify,
             on_secret_rotated=lambda e: app.adapter.on_secret_rotated(e.version_id),
             on_fill=oms.apply_fill,
+            on_cancel=lambda e: oms.cancel(e.client_order_id, f"operator cancel by {e.requested_by}"),
             wait_time_s=self.tuning.events_wait_s,
         )
         self._spawn(consumer.run(), "gateway-events")
@@ -273,12 +319,20 @@ class TradingSession:
 
     # ---- fills ------------------------------------------------------------------------------------
     def _on_fill(self, fill: Fill) -> None:
+        if self.risk is not None:  # the venue's balances moved: pre-trade risk re-reads them
+            self.risk.on_fill(fill)
+        if self.positions is not None:
+            self.positions.on_fill(fill)
+        if self.baseline is not None:
+            self.baseline.fills_changed()
         portfolio = self.portfolio
         if portfolio is not None:
             try:
                 portfolio.apply_fill(fill)
             except ValueError as exc:  # includes LateFillError: the snapshot is then off until restart
                 log.error("fill not applied to the portfolio", extra={"error": str(exc)})
+        if self.protection is not None and not self._stopping:
+            self._spawn(self.protection.on_fill(fill), "protection-fill", fatal=False)
         if self.runner is not None and not self._stopping:
             self._spawn(self._route_fill(fill), "strategy-fill", fatal=False)
 

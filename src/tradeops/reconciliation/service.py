@@ -5,23 +5,30 @@ schedule firing delivered twice (or two overlapping passes) records the same bre
 what changed; the gateway applies "Fill Discovered" (dedup by trade id) and "Reconciliation Break"
 (transitions by evidence) idempotently as well. Safe breaks still open are republished at most every
 ``republish_after_ms`` so an event lost on the way to the gateway is not lost for good.
+
+In process (the gateway's startup reconciliation) a :class:`SafeActionApplier` applies the safe breaks
+directly instead of by event: the breaks found are recorded, the safe ones applied, and a second diff
+confirms what remains; only that is published, and the applied breaks are closed as ``applied``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tradeops.aws.events import EventPublisher
 from tradeops.config import Settings
 from tradeops.domain.events import EventDetail, FillDiscovered, ReconciliationBreak
-from tradeops.domain.reconcile import Grace, ReconciliationResult, Tolerances, diff
-from tradeops.domain.reconcile_types import Break, ProposedAction, VenueReport
+from tradeops.domain.orders import Fill
+from tradeops.domain.reconcile import Grace, ReconciliationResult, Tolerances, diff, safe_actions
+from tradeops.domain.reconcile_types import Break, LocalBook, ProposedAction, VenueReport
 from tradeops.observability import emit_metric, get_logger, metrics
 from tradeops.reconciliation.local_side import LocalReader
 from tradeops.reconciliation.metrics import NAMESPACE, OPEN_BREAKS, RUN_DURATION_MS, RUN_FAILURES, SERVICE
@@ -56,9 +63,30 @@ class ReconcileConfig:
             raise ValueError("window_ms must be between one minute and 24 hours (Binance myTrades)")
 
 
+class SafeActionApplier(Protocol):
+    """Applies safe actions in process (the gateway's OMS, the only writer of orders)."""
+
+    async def apply(self, breaks: Sequence[Break]) -> frozenset[str]:
+        """Apply safe breaks; the ids of those applied."""
+        ...
+
+    async def apply_recorded_fills(self, fills: Sequence[Fill]) -> int:
+        """Apply fills the fills table holds but their order does not count (a writer died between the
+        two writes); how many changed an order."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Diffed:
+    result: ReconciliationResult
+    balances_baselined: bool
+    unapplied_fills: tuple[Fill, ...]
+
+
 @dataclass(frozen=True)
 class RunReport:
-    """The outcome of one pass: the run's key, the diff, and what was recorded and published."""
+    """The outcome of one pass: the run's key, the diff (after ``applied`` when an applier ran), and what
+    was recorded and published."""
 
     run_id: str
     started_at: int
@@ -68,6 +96,8 @@ class RunReport:
     published: int
     closed: int
     balances_baselined: bool
+    applied: tuple[Break, ...] = ()
+    healed_fills: int = 0
 
     @property
     def clean(self) -> bool:
@@ -86,6 +116,7 @@ class ReconcileService:
         publisher: EventPublisher | None = None,
         store: ReconStore | None = None,
         clock_ms: Callable[[], int] = _now_ms,
+        applier: SafeActionApplier | None = None,
     ) -> None:
         self._settings = settings
         self._adapter = adapter
@@ -94,6 +125,7 @@ class ReconcileService:
         self._store = store or ReconStore(settings)
         self._local = LocalReader(settings)
         self._clock = clock_ms
+        self._applier = applier
         self._metrics = metrics(namespace=NAMESPACE, service=SERVICE)
 
     async def run_once(self, trigger: str, correlation_id: str | None = None) -> RunReport:
@@ -101,7 +133,7 @@ class ReconcileService:
         account = self._settings.account
         started_at, run_id = self._clock(), uuid.uuid4().hex
         correlation = correlation_id or run_id
-        self._store.start_run(account, started_at, run_id, trigger)
+        await asyncio.to_thread(self._store.start_run, account, started_at, run_id, trigger)
         try:
             report = await self._pass(run_id, started_at, correlation)
         except Exception as exc:
@@ -128,10 +160,15 @@ class ReconcileService:
             "published": report.published,
             "closed": report.closed,
             "balances_baselined": report.balances_baselined,
+            "applied": len(report.applied),
+            "healed_fills": report.healed_fills,
         }
         outcome = RunOutcome.CLEAN if report.clean else RunOutcome.BREAKS
-        self._store.finish_run(
-            account, started_at, outcome=outcome, finished_at=report.finished_at, summary=summary
+        await asyncio.to_thread(
+            partial(self._store.finish_run, account, started_at),
+            outcome=outcome,
+            finished_at=report.finished_at,
+            summary=summary,
         )
         emit_metric(self._metrics, OPEN_BREAKS, value=len(report.open_breaks))
         self._duration(started_at, report.finished_at)
@@ -143,11 +180,46 @@ class ReconcileService:
         emit_metric(self._metrics, RUN_DURATION_MS, value=duration, unit=MetricUnit.Milliseconds)
 
     async def _pass(self, run_id: str, started_at: int, correlation: str) -> RunReport:
+        diffed = await self._diff()
+        result = diffed.result
+        applied: tuple[Break, ...] = ()
+        healed = 0
+        seen_at = started_at
+        applier = self._applier
+        if applier is not None and diffed.unapplied_fills:
+            healed = await applier.apply_recorded_fills(diffed.unapplied_fills)
+        if applier is not None and (healed or safe_actions(result)):
+            for brk in result.breaks:  # the run records what it found, applied or not
+                await asyncio.to_thread(self._store.observe, brk, started_at)
+            done = await applier.apply(safe_actions(result))
+            applied = tuple(b for b in result.breaks if b.break_id in done)
+            diffed = await self._diff()  # confirm: what remains after applying
+            result = diffed.result
+            seen_at = max(self._clock(), started_at + 1)  # later than the first observations: closes them
+        published, open_breaks = await asyncio.to_thread(self._record, result.breaks, seen_at, correlation)
+        observed = {b.break_id for b in result.breaks}
+        closed = await asyncio.to_thread(self._store.close_unobserved, seen_at, observed, self._clock())
+        return RunReport(
+            run_id=run_id,
+            started_at=started_at,
+            finished_at=self._clock(),
+            result=result,
+            open_breaks=tuple(open_breaks),
+            published=published,
+            closed=len(closed),
+            balances_baselined=diffed.balances_baselined,
+            applied=applied,
+            healed_fills=healed,
+        )
+
+    async def _diff(self) -> _Diffed:
+        """Read both sides now and diff them; also says whether balances had a local baseline and which
+        stored fills their order does not count."""
         config = self._config
-        symbols = set(config.symbols) | self._local.live_symbols()
+        symbols = set(config.symbols) | await asyncio.to_thread(self._local.live_symbols)
         as_of = self._clock()
         since = as_of - config.window_ms
-        snapshot = self._local.read(symbols, since, as_of)
+        snapshot = await asyncio.to_thread(self._local.read, symbols, since, as_of)
         venue = await collect_venue_report(
             self._adapter,
             symbols=symbols,
@@ -157,22 +229,12 @@ class ReconcileService:
             clock_ms=self._clock,
             limits=config.limits,
         )
-        book = self._local.owners(snapshot.book, (t.client_order_id or "" for t in venue.trades))
+        owners = [t.client_order_id or "" for t in venue.trades]
+        book = await asyncio.to_thread(self._local.owners, snapshot.book, owners)
         if not snapshot.balances_baselined:
             venue = _without_balances(venue)
         result = diff(book, venue, tolerances=config.tolerances, grace=config.grace)
-        published, open_breaks = self._record(result.breaks, started_at, correlation)
-        closed = self._store.close_unobserved(started_at, {b.break_id for b in result.breaks}, self._clock())
-        return RunReport(
-            run_id=run_id,
-            started_at=started_at,
-            finished_at=self._clock(),
-            result=result,
-            open_breaks=tuple(open_breaks),
-            published=published,
-            closed=len(closed),
-            balances_baselined=snapshot.balances_baselined,
-        )
+        return _Diffed(result, snapshot.balances_baselined, _unapplied_fills(book))
 
     def _record(self, breaks: Iterable[Break], seen_at: int, correlation: str) -> tuple[int, list[Break]]:
         """Upsert every observed break; publish what the gateway or an operator has not seen yet.
@@ -212,6 +274,16 @@ def _events_for(brk: Break, correlation: str) -> list[EventDetail]:
     if brk.proposed_action is ProposedAction.IMPORT_FILL and brk.fill is not None:
         events.append(FillDiscovered.from_fill(brk.fill, break_id=brk.break_id, correlation_id=correlation))
     return events
+
+
+def _unapplied_fills(book: LocalBook) -> tuple[Fill, ...]:
+    """Stored fills whose (stored) order does not count their trade id."""
+    orders = {order.client_order_id: order for order in book.orders}
+    return tuple(
+        fill
+        for fill in book.fills
+        if (order := orders.get(fill.client_order_id)) is not None and fill.trade_id not in order.trade_ids
+    )
 
 
 def _without_balances(venue: VenueReport) -> VenueReport:

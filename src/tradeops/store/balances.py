@@ -1,11 +1,13 @@
 """Venue balances per account and asset (free and locked), as last reported by the venue.
 
 A put never moves a balance back in time: it is conditioned on the stored ``updated_at`` not being
-newer, so a delayed report raises :class:`~tradeops.store.base.StaleWrite`.
+newer, so a delayed report raises :class:`~tradeops.store.base.StaleWrite`. The gateway writes the whole
+account at once (:meth:`BalanceStore.put_snapshot`): this is reconciliation's balance baseline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
@@ -78,6 +80,27 @@ class BalanceStore:
                     f"balance {record.account}/{record.asset}: stored one is newer than {record.updated_at}"
                 ) from exc
             raise
+
+    def put_snapshot(
+        self, account: str, balances: Mapping[str, tuple[Decimal, Decimal]], updated_at: int
+    ) -> int:
+        """Store the venue's ``{asset: (free, locked)}`` for ``account`` as of ``updated_at`` (ms).
+
+        Assets stored before and absent now are written as zero (the venue omits empty balances), so the
+        baseline is the whole account at one moment. Assets with a newer stored balance are left alone.
+        Returns how many assets were written.
+        """
+        zero = Decimal(0)
+        wanted = {asset: (zero, zero) for asset in (r.asset for r in self.for_account(account))}
+        wanted.update(balances)
+        written = 0
+        for asset, (free, locked) in sorted(wanted.items()):
+            try:
+                self.put(BalanceRecord(account, asset, free, locked, updated_at))
+            except StaleWrite:
+                continue
+            written += 1
+        return written
 
     def get(self, account: str, asset: str) -> BalanceRecord | None:
         try:

@@ -52,7 +52,8 @@ class _BySymbol(GlobalSecondaryIndex["OrderItem"]):  # type: ignore[no-untyped-c
 
 
 class OrderItem(TableModel):
-    """An Order as stored; ``status`` is the order state (the by_status index key)."""
+    """An Order as stored; ``status`` is the order state (the by_status index key); ``expires_at_ms`` is
+    the intent's deadline (absent on orders without one), re-armed by the OMS after a restart."""
 
     SPEC: ClassVar[TableSpec] = ORDERS
 
@@ -76,6 +77,7 @@ class OrderItem(TableModel):
     reason = UnicodeAttribute(null=True)
     trade_ids = ListAttribute(of=UnicodeAttribute)
     version = IntAttribute()
+    expires_at_ms = IntAttribute(null=True)
 
     by_status = _ByStatus()
     by_symbol = _BySymbol()
@@ -184,6 +186,7 @@ class OrderStore:
             reason=order.reason,
             trade_ids=sorted(order.trade_ids),
             version=order.version,
+            expires_at_ms=order.expires_at_ms,
         )
 
 
