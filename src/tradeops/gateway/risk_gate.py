@@ -1,7 +1,8 @@
 """Pre-trade risk in the gateway: the :class:`RiskContext` of each order, assembled from live state.
 
 :class:`RiskGate` reads the portfolio (marked at the market data mids), the market data views, the
-venue's free balances (:class:`BalanceCache`, refreshed when older than ``max_age_s``), the OMS's
+venue's free balances (:class:`BalanceCache`: re-read after fills and ``max_age_s``, not per order; what
+was sent since the read is deducted), the OMS's
 working orders plus the orders it approved that are not sent yet, the control state and the limits,
 then calls :func:`tradeops.domain.risk.check`. Decisions are taken one at a time (a lock), so two
 concurrent intents never both pass a count or exposure limit that only one of them fits.
@@ -14,16 +15,18 @@ traded notional and the order-rate window count the approvals of this process si
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from tradeops.domain.control import TradingState
 from tradeops.domain.limits import RiskLimits
-from tradeops.domain.orders import Order
-from tradeops.domain.portfolio import MissingPriceError, Portfolio
+from tradeops.domain.orders import Fill, Order, OrderState
+from tradeops.domain.portfolio import MissingPriceError, Portfolio, split_symbol
 from tradeops.domain.risk import (
     Approved,
     Denied,
@@ -34,59 +37,123 @@ from tradeops.domain.risk import (
     RiskDecision,
     check,
 )
-from tradeops.domain.values import Instrument
+from tradeops.domain.values import Instrument, Side
 from tradeops.domain.volatility import EwmaVolatility
 from tradeops.gateway.clock import wall_ms
 from tradeops.gateway.quality import MarketView
 from tradeops.observability import get_logger
 from tradeops.venue.outcomes import Accepted
 
-__all__ = ["BalanceCache", "RiskGate", "VenueUnavailable"]
+__all__ = ["BalanceCache", "BalanceSnapshot", "RiskGate", "VenueUnavailable"]
 
 log = get_logger("tradeops.gateway")
 Balances = dict[str, tuple[Decimal, Decimal]]
 _DAY_MS = 86_400_000
 _RECENT_ORDERS = 10_000
 _ZERO = Decimal(0)
+# The states in which the venue holds an order's funds (its ``free`` balance excludes them), as in the domain.
+_VENUE_LOCKED = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.CANCELING})
+
+
+def _short_of_funds(decision: RiskDecision) -> bool:
+    return isinstance(decision, Denied) and decision.reason is DenyReason.INSUFFICIENT_BALANCE
 
 
 class VenueUnavailable(RuntimeError):
     """The venue's balances could not be read and none were read before."""
 
 
+@dataclass(frozen=True)
+class BalanceSnapshot:
+    """Balances as of read number ``generation`` (1-based); ``fresh`` when this very call read them."""
+
+    balances: Balances
+    generation: int
+    fresh: bool
+
+
 class BalanceCache:
-    """``{asset: (free, locked)}`` from the venue, re-read when older than ``max_age_s`` (single flight)."""
+    """``{asset: (free, locked)}`` from the venue: re-read after a fill (:meth:`invalidate`) or ``max_age_s``.
+
+    It is not re-read per order. A snapshot can be stale in two ways, and the :class:`RiskGate` makes both
+    safe (it never approves, from a stale snapshot, what the venue would refuse for funds):
+
+    * it may lack what orders sent after the read took. Every read is numbered when it *starts*; an order
+      approved by the gate and handed back (``settled``) while read ``n`` was the latest started is
+      reflected only by read ``n + 1`` or later. Until then the gate deducts the order's whole commitment
+      (buy: notional plus fee in the quote asset; sell: the quantity in the base asset) from the free
+      balance, whatever became of it: still working, filled (spent) or expired (nothing spent:
+      conservative). Working orders the gate did not approve (protective legs, recovered orders) are
+      handled alike: one first seen venue-locked after read ``n`` started has its lock deducted until a
+      later read. The domain check then adds the open orders it counts (fee-only for venue-locked ones),
+      as it would on a fresh read.
+    * it may lack what the venue released or credited since (cancels, sell proceeds, base bought,
+      deposits): a snapshot that understates the free balance is only conservative. Fills re-read to
+      stay current, and a denial for funds on a cached snapshot is decided again on a fresh one.
+
+    Outside normal operation (a withdrawal, a market order resting at the venue, a market buy filled past
+    the price collar) the snapshot is still never older than ``max_age_s``.
+    """
 
     def __init__(
         self,
         fetch: Callable[[], Awaitable[Any]],
         *,
-        max_age_s: float = 2.0,
+        max_age_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
         self._max_age_s = max_age_s
         self._monotonic = monotonic
-        self._value: Balances | None = None
+        self._value: BalanceSnapshot | None = None
         self._read_at = 0.0
+        self._reads_started = 0
+        self._stale_up_to = 0  # snapshots of reads numbered <= this one are outdated
         self._lock = asyncio.Lock()
 
+    @property
+    def reads_started(self) -> int:
+        """How many reads have started (the next read gets this number plus one)."""
+        return self._reads_started
+
     def invalidate(self) -> None:
-        self._read_at = 0.0
+        """The balances changed (a fill): the next :meth:`snapshot` re-reads, even if a read is in flight."""
+        self._stale_up_to = self._reads_started
 
     async def get(self) -> Balances:
         """Fresh balances; the last good ones (logged) when a re-read fails; raises when there are none."""
+        return (await self.snapshot()).balances
+
+    async def snapshot(self) -> BalanceSnapshot:
+        """:meth:`get` with the number of the read behind the balances (single flight)."""
         async with self._lock:
-            if self._value is not None and self._monotonic() - self._read_at < self._max_age_s:
-                return self._value
+            cached = self._value
+            if (
+                cached is not None
+                and cached.generation > self._stale_up_to
+                and self._monotonic() - self._read_at < self._max_age_s
+            ):
+                return dataclasses.replace(cached, fresh=False)
+            self._reads_started += 1
+            generation = self._reads_started
             outcome = await self._fetch()
             if isinstance(outcome, Accepted):
-                self._value, self._read_at = dict(outcome.value), self._monotonic()
+                self._value = BalanceSnapshot(dict(outcome.value), generation, fresh=True)
+                self._read_at = self._monotonic()
                 return self._value
-            if self._value is None:
+            if cached is None:
                 raise VenueUnavailable(f"balances unavailable: {outcome!r}")
             log.warning("balances not refreshed; using the last ones", extra={"outcome": repr(outcome)})
-            return self._value
+            return dataclasses.replace(cached, fresh=False)
+
+
+@dataclass(frozen=True)
+class _Commitment:
+    """An approved order and the notional it was checked at; ``after_read``: reads started at settling."""
+
+    order: Order
+    notional: Decimal
+    after_read: int = 0
 
 
 class RiskGate:
@@ -123,7 +190,9 @@ class RiskGate:
         self._fee = taker_fee_rate
         self._now_ms = now_ms
         self._lock = asyncio.Lock()
-        self._approved: dict[str, Order] = {}  # approved, not yet handed back by submit
+        self._approved: dict[str, _Commitment] = {}  # approved, not yet handed back by submit
+        self._unread: dict[str, _Commitment] = {}  # settled after the latest balance read started
+        self._first_locked: dict[str, int] = {}  # venue-locked working order -> reads started when first seen
         self._recent: deque[int] = deque(maxlen=_RECENT_ORDERS)
         self._day = -1
         self._traded_today = _ZERO
@@ -149,19 +218,33 @@ class RiskGate:
             limit_price=order.limit_price,
             expires_at_ms=expires_at_ms,
         )
-        balances = await self._balances.get()
+        balances = await self._balances.snapshot()
         async with self._lock:
             decision = self._decide(request, balances)
-            if isinstance(decision, Approved):
-                now = self._now_ms()
-                self._recent.append(now)
-                self._count_notional(now, decision.notional)
-                self._approved[order.client_order_id] = order
+            if not (_short_of_funds(decision) and not balances.fresh):
+                return self._hold(order, decision)
+        self._balances.invalidate()  # cached balances only understate: decide a shortfall on fresh ones
+        balances = await self._balances.snapshot()
+        async with self._lock:
+            return self._hold(order, self._decide(request, balances))
+
+    def _hold(self, order: Order, decision: RiskDecision) -> RiskDecision:
+        if isinstance(decision, Approved):
+            now = self._now_ms()
+            self._recent.append(now)
+            self._count_notional(now, decision.notional)
+            self._approved[order.client_order_id] = _Commitment(order, decision.notional)
         return decision
 
     def settled(self, client_order_id: str) -> None:
-        """The approved order was submitted (or dropped): the OMS's working set now speaks for it."""
-        self._approved.pop(client_order_id, None)
+        """The approved order was submitted (or dropped): its funds count until a balance read shows them."""
+        commitment = self._approved.pop(client_order_id, None)
+        if commitment is not None:
+            after_read = self._balances.reads_started
+            self._unread[client_order_id] = dataclasses.replace(commitment, after_read=after_read)
+
+    def on_fill(self, _fill: Fill) -> None:
+        """A fill changed the venue's balances: the next decision reads them again."""
         self._balances.invalidate()
 
     def _count_notional(self, now: int, notional: Decimal) -> None:
@@ -170,7 +253,33 @@ class RiskGate:
             self._day, self._traded_today = day, _ZERO
         self._traded_today += notional
 
-    def _decide(self, request: OrderRequest, balances: Balances) -> RiskDecision:
+    def _free_balances(self, snapshot: BalanceSnapshot, working: list[Order]) -> dict[str, Decimal]:
+        """The snapshot's free balances less what it cannot show yet (see :class:`BalanceCache`)."""
+        free = {asset: amount for asset, (amount, _locked) in snapshot.balances.items()}
+        reads_started = self._balances.reads_started
+
+        def deduct(symbol: str, side: Side, quantity: Decimal, quote_amount: Decimal) -> None:
+            base, quote = split_symbol(symbol)
+            asset, amount = (base, quantity) if side is Side.SELL else (quote, quote_amount)
+            free[asset] = free.get(asset, _ZERO) - amount
+
+        # No await separates taking ``snapshot`` from this call, so no newer read can have pruned for it.
+        self._unread = {cid: c for cid, c in self._unread.items() if c.after_read >= snapshot.generation}
+        for c in self._unread.values():
+            deduct(c.order.symbol, c.order.side, c.order.quantity, c.notional * (1 + self._fee))
+        first_locked = {}
+        for order in working:
+            cid = order.client_order_id
+            if order.state not in _VENUE_LOCKED:
+                continue
+            first_locked[cid] = seen = self._first_locked.get(cid, reads_started)
+            if seen >= snapshot.generation and cid not in self._unread:
+                price = order.limit_price or order.stop_price or _ZERO  # resting market orders: none
+                deduct(order.symbol, order.side, order.remaining, order.remaining * price)
+        self._first_locked = first_locked
+        return free
+
+    def _decide(self, request: OrderRequest, balances: BalanceSnapshot) -> RiskDecision:
         now = self._now_ms()
         views = {symbol: self._view(symbol) for symbol in {*self._symbols, request.symbol}}
         references = {
@@ -182,8 +291,9 @@ class RiskGate:
             snapshot = self._portfolio().mark({s: r.mid for s, r in references.items()}, now)
         except MissingPriceError as exc:
             return Denied(DenyReason.MARKET_DATA_STALE, None, "missing", f"cannot value the portfolio: {exc}")
-        open_orders = {o.client_order_id: o for o in self._working()}
-        open_orders.update(self._approved)
+        working = list(self._working())
+        open_orders = {o.client_order_id: o for o in working}
+        open_orders.update((cid, c.order) for cid, c in self._approved.items())
         day_traded = self._traded_today if now // _DAY_MS == self._day else _ZERO
         approved = self._strategy_allocation(request.strategy)
         allocation = {} if approved is None else {request.strategy: approved}
@@ -195,7 +305,7 @@ class RiskGate:
             reference_prices=references,
             realized_vols={s: v for s, vol in self._vols.items() if (v := vol.annualized()) is not None},
             portfolio=snapshot,
-            free_balances={asset: free for asset, (free, _locked) in balances.items()},
+            free_balances=self._free_balances(balances, working),
             open_orders=tuple(open_orders.values()),
             traded_notional_today=day_traded,
             recent_order_ts=tuple(self._recent),
