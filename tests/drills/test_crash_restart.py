@@ -35,23 +35,23 @@ from ._books import check_books
 from ._processes import free_port, publish, seconds_until_ready
 from ._rig import DrillRig, intent, open_rig
 
-pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(600)]
 
 SEED = 20240607
 INTENTS = 300
 KILLS = 3
-PUBLISH_BATCH = 5
+PUBLISH_BATCH = 10
 PUBLISH_EVERY_S = 1.0
 QUANTITY = {"BTC/USDT": "0.001", "ETH/USDT": "0.01", "SOL/USDT": "0.1"}
 TICK = Decimal("0.01")
-EXPIRES_IN_S = (60.0, 120.0)
-SETTLE_TIMEOUT_S = 600.0
-POLL_S = 5.0  # a full books check reads every order, fill and journal entry: not too often
+EXPIRES_IN_S = (30.0, 60.0)
+SETTLE_TIMEOUT_S = 300.0
+POLL_S = 3.0  # a full books check reads every order, fill and journal entry: not too often
 
 
 def make_intents(rng: random.Random, mids: dict[str, Decimal]) -> list[TradeIntent]:
     """Mixed market/limit intents across symbols; limits cross (fill) or rest (0.5% away, inside the
-    1% price collar); a third of the limits expire 60-120 s after they are published (past a restart
+    1% price collar); a third of the limits expire 30-60 s after they are published (past a restart
     or two: a backlog of intents on a loaded machine must not expire them before intake)."""
     made = []
     symbols = sorted(QUANTITY)
