@@ -13,6 +13,7 @@ import copy
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -186,11 +187,15 @@ class BackgroundPublisher:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
 
 
+_FILLS_REMEMBERED = 10_000
+
+
 class FillTap:
     """The OMS's event sink: hands every "Order Filled" to ``on_fill`` on the loop, then publishes.
 
     The OMS publishes from a worker thread; ``on_fill`` runs on ``loop`` (the portfolio and strategies
-    are not thread-safe). A fill is handed over even if the bus refuses the event.
+    are not thread-safe). A fill is handed over even if the bus refuses the event, and once only when
+    the event is published again (a retry): the last event ids are remembered.
     """
 
     def __init__(
@@ -199,8 +204,14 @@ class FillTap:
         self._sink = sink
         self._loop = loop
         self._on_fill = on_fill
+        self._handed: deque[str] = deque(maxlen=_FILLS_REMEMBERED)
+        self._handed_ids: set[str] = set()
 
     def publish(self, event: EventDetail) -> None:
-        if isinstance(event, OrderFilled):
+        if isinstance(event, OrderFilled) and event.event_id not in self._handed_ids:
+            if len(self._handed) == self._handed.maxlen:
+                self._handed_ids.discard(self._handed[0])
+            self._handed.append(event.event_id)
+            self._handed_ids.add(event.event_id)
             self._loop.call_soon_threadsafe(self._on_fill, event.to_fill())
         self._sink.publish(event)

@@ -198,3 +198,15 @@ def test_a_discovered_fill_is_read_through_the_event_schema(monkeypatch: pytest.
         fill_from_detail({"correlation_id": "c", **FILL.to_dict()})  # no break id
     monkeypatch.delitem(EVENT_TYPES, "Fill Discovered")  # a schema without the type: skipped, not guessed
     assert fill_from_detail(detail) is None
+
+
+async def test_fill_tap_hands_a_republished_fill_over_once() -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[Fill] = []
+    tap = FillTap(FailingSink(), loop, seen.append)
+    event = OrderFilled.from_fill(FILL, correlation_id="c-1")
+    for _ in range(3):  # the background queue retries a refused event
+        with pytest.raises(RuntimeError, match="bus down"):
+            await asyncio.to_thread(tap.publish, event)
+    await asyncio.sleep(0)
+    assert seen == [FILL]
