@@ -67,7 +67,7 @@ lint: install $(NPM_INSTALLED) ## ruff + mypy on src/, tsc on the frontend
 
 .PHONY: test
 test: install lint frontend browser ## lint, unit, integration, infra, drill and browser tests
-	$(PYTEST) -n 2 --dist loadgroup $(TEST_DIRS)
+	$(PYTEST) -n 2 --dist loadgroup --durations=25 $(TEST_DIRS)
 
 .PHONY: bench
 bench: install ## benchmarks: ratios against baselines measured in the same run

@@ -45,7 +45,7 @@ from ._rig import open_rig
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(300)]
 
-PER_MINUTE = 40
+PER_MINUTE = 20
 BURST = 5 * PER_MINUTE
 EXPIRY = timedelta(seconds=45)
 LIMIT = {"kind": "weight_limit", "per_minute": PER_MINUTE, "ban_after": 5, "ban_s": 60}

@@ -128,16 +128,20 @@ class LocalBook:
 
     ``balances`` are the totals the journal believes, consistent with ``fills``: a fill imported later
     moves them by its own amounts, so the diff adds the effect of the fills it proposes to import.
+    ``balances_in_doubt``: per asset, amounts each of which the true total may differ from ``balances`` by
+    (fills traded about when the balances' baseline was read: in it or not, we cannot tell).
     """
 
     orders: tuple[Order, ...]
     fills: tuple[Fill, ...]
     positions: Mapping[str, Decimal]
     balances: Mapping[str, Decimal]
+    balances_in_doubt: Mapping[str, tuple[Decimal, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _frozen_mapping(self, "positions")
         _frozen_mapping(self, "balances")
+        _frozen_mapping(self, "balances_in_doubt")
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ class VenueReport:
 
     ``trades`` must be complete for every symbol in ``symbols`` over ``[since, as_of]``; an order of ours
     absent from ``open_orders``, ``recent_orders`` and ``queries`` is only evidence on those symbols.
+    ``balances_read`` is when the balances were requested and answered (ms, the trades' clock): trades
+    after it are not in them, trades during it may be; None means at ``as_of``.
     """
 
     as_of: int
@@ -156,10 +162,13 @@ class VenueReport:
     trades: tuple[VenueTrade, ...]
     balances: Mapping[str, VenueBalance]
     queries: tuple[OrderQuery, ...] = ()
+    balances_read: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.since > self.as_of:
             raise ValueError(f"report window starts at {self.since} after as_of {self.as_of}")
+        if self.balances_read is not None and self.balances_read[0] > self.balances_read[1]:
+            raise ValueError(f"balances answered before they were requested: {self.balances_read}")
         _frozen_mapping(self, "balances")
 
     def latest_order_reports(self) -> dict[tuple[str, str], VenueOrderReport]:

@@ -94,7 +94,10 @@ class PositionProjector:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                await self.flush()
+                try:
+                    await self.flush()
+                except Exception:  # kept dirty, retried next interval: one bad write must not end the loop
+                    log.exception("positions not written; retrying")
                 await asyncio.sleep(self._interval)
         finally:
             if self._dirty:
@@ -110,7 +113,8 @@ class PositionProjector:
                 account=self._account,
                 symbol=symbol,
                 quantity=position.quantity,
-                avg_entry_price=position.average_entry_price if position.quantity != 0 else None,
+                # a position reduced to fee dust can carry a zero/negative average: no entry price then
+                avg_entry_price=position.average_entry_price if position.average_entry_price > 0 else None,
                 realized_pnl=position.realized_pnl,
                 updated_at=now,
             )

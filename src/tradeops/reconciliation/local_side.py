@@ -3,17 +3,19 @@
 * orders: every non-terminal order (``by_status``) and every order created on a covered symbol inside the
   window (``by_symbol``); :meth:`LocalReader.owners` later loads the orders the venue's trades name;
 * fills: every fill on a covered symbol (positions are derived from all of them, not from a window);
-* positions: the stored projection per symbol; a symbol without a stored position is taken at its fills'
-  net (nothing to disagree with), so a projection not written yet is not reported as a break;
-* balances: the last venue snapshot per asset (balances table) moved by our fills after it. Without any
-  snapshot for the account there is no baseline: balances are not compared (said in the run summary).
+* positions: the stored projection per symbol, read *before* the fills so that every fill the projection
+  counts is among the fills read (fills recorded in between are the diff's young, not-yet-projected
+  fills); a symbol without a stored position is taken at its fills' net (nothing to disagree with);
+* balances: the last venue snapshot per asset (balances table) moved by our fills after it; fills traded
+  within :data:`BASELINE_DOUBT_MS` of its stamp are also given as in doubt (the diff accepts either way).
+  Without any snapshot for the account there is no baseline: balances are not compared (run summary).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 from typing import TypeVar
@@ -28,6 +30,9 @@ from tradeops.store.orders import OrderStore
 from tradeops.store.positions import PositionStore
 
 T = TypeVar("T")
+BASELINE_DOUBT_MS = 1_000
+"""How far a baseline's stamp (the estimated midpoint of the venue read) may be from the instant the venue
+read the balances: a fill traded this close to it may be in the baseline or not."""
 _PAGE = 1000
 _MAX_PAGES = 200
 
@@ -77,6 +82,7 @@ class LocalReader:
 
     def read(self, symbols: Iterable[str], since: int, as_of: int) -> LocalSnapshot:
         covered = sorted(set(symbols))
+        stored = {p.symbol: p.quantity for p in self._positions.for_account(self._account)}  # before fills
         orders = {order.client_order_id: order for order in self._live_orders()}
         fills: list[Fill] = []
         for symbol in covered:
@@ -86,15 +92,19 @@ class LocalReader:
             for order in _drain(recent, f"orders on {symbol}"):
                 orders.setdefault(order.client_order_id, order)
             fills += _drain(partial(self._fills.by_symbol, symbol), f"fills on {symbol}")
-        stored = {p.symbol: p.quantity for p in self._positions.for_account(self._account)}
         positions = {**net_positions(fills), **stored}
         snapshots = self._balances.for_account(self._account)
         balances: dict[str, Decimal] = defaultdict(Decimal)
+        in_doubt: dict[str, list[Decimal]] = defaultdict(list)
         for snapshot in snapshots:
-            balances[snapshot.asset] += snapshot.total
+            asset, stamp = snapshot.asset, snapshot.updated_at
+            balances[asset] += snapshot.total
             for fill in fills:
-                if fill.ts > snapshot.updated_at:
-                    balances[snapshot.asset] += balance_delta(fill).get(snapshot.asset, Decimal(0))
+                amount = balance_delta(fill).get(asset, Decimal(0))
+                if fill.ts > stamp:
+                    balances[asset] += amount
+                if amount and abs(fill.ts - stamp) <= BASELINE_DOUBT_MS:  # counted after it, or in it?
+                    in_doubt[asset].append(-amount if fill.ts > stamp else amount)
         if snapshots:  # assets first seen after the snapshot: moved by fills from zero
             known = {s.asset for s in snapshots}
             first = min(s.updated_at for s in snapshots)
@@ -103,7 +113,8 @@ class LocalReader:
                     for asset, amount in balance_delta(fill).items():
                         if asset not in known:
                             balances[asset] += amount
-        book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances))
+        doubts = {asset: tuple(amounts) for asset, amounts in in_doubt.items()}
+        book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances), doubts)
         return LocalSnapshot(book, bool(snapshots))
 
     def owners(self, book: LocalBook, client_order_ids: Iterable[str]) -> LocalBook:
@@ -116,4 +127,4 @@ class LocalReader:
         ]
         if not extra:
             return book
-        return LocalBook((*book.orders, *extra), book.fills, book.positions, book.balances)
+        return replace(book, orders=(*book.orders, *extra))

@@ -3,7 +3,8 @@
 Only read methods of the adapter are called (balances, open orders, my trades, single-order queries);
 nothing here can place or cancel an order. Reads happen in an order that keeps the report consistent:
 balances first, then open orders, then trades, so every trade that moved a balance we read is in the
-trade list (the diff adds the effect of trades it imports before comparing balances).
+trade list (the diff adds the effect of trades it imports before comparing balances). The report says
+when the balances were read, so trades made after that (also in the list) are not expected in them.
 """
 
 from __future__ import annotations
@@ -110,10 +111,12 @@ async def collect_venue_report(
     """
     covered = frozenset(symbols)
     local = {order.client_order_id: order for order in local_orders}
+    requested = clock_ms()
     balances = {
         asset: VenueBalance(free, locked)
         for asset, (free, locked) in _value(await adapter.fetch_balances(), "account").items()
     }
+    balances_read = (requested, clock_ms())
     open_orders = [to_report(o, as_of) for o in _value(await adapter.fetch_open_orders(), "openOrders")]
     fills: list[Fill] = []
     for symbol in sorted(covered):
@@ -166,4 +169,5 @@ async def collect_venue_report(
         trades=tuple(trades),
         balances=balances,
         queries=tuple(queries),
+        balances_read=balances_read,
     )

@@ -25,15 +25,6 @@ ARCHIVER = FUNCTIONS_BY_NAME["archiver"]
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
-class IsolatedSettings(Settings):
-    """Queue names unique per test (tables and buckets already are)."""
-
-    queue_prefix: str = "tradeops-"
-
-    def queue_name(self, logical: str) -> str:
-        return f"{self.queue_prefix}{logical}"
-
-
 def load_handler_module() -> Any:
     path = FUNCTIONS_DIR / "archiver" / "handler.py"
     spec = importlib.util.spec_from_file_location("archiver_handler_under_test", path)
@@ -45,7 +36,7 @@ def load_handler_module() -> Any:
 
 @dataclass
 class Stack:
-    settings: IsolatedSettings
+    settings: Settings
     journal: JournalStore
     archive: WormArchive
     handler: Handler
@@ -77,7 +68,7 @@ def handler_module() -> Any:
 
 @pytest.fixture
 def stack(aws_settings: Settings, handler_module: Any) -> Stack:
-    settings = IsolatedSettings(**aws_settings.model_dump(), queue_prefix=f"{aws_settings.bus_name}-")
+    settings = aws_settings
     create_tables(settings, (JOURNAL,))
     _bucket(settings, settings.worm_bucket, worm_retention_days=1)
     return Stack(

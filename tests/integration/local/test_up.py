@@ -140,8 +140,8 @@ def test_up_serves_events_and_logins_then_stops_clean_on_a_signal(
     proc, endpoints = stack
     assert set(endpoints) >= {"aws", "region", "bus_name", "tables", "buckets", "queues", "secret_id"}
     assert set(endpoints) >= {"alarm_topic_arn", "cognito", "demo_users"}
-    assert not set(endpoints) & {"api", "ui"}  # those processes do not exist yet
-    assert len(session_members(proc.pid)) == 5  # up, moto, runner, simulator, gateway
+    assert endpoints["api"] == f"{endpoints['ui']}/api"  # one origin for the UI and the API
+    assert len(session_members(proc.pid)) == 6  # up, moto, runner, simulator, gateway, web
     assert _get(f"{endpoints['gateway_health']}/healthz") == 200
     assert_simulator_trades_with_the_stored_key(endpoints)
 
@@ -190,7 +190,7 @@ def test_a_crashed_child_is_restarted_and_sigkill_of_up_leaves_no_orphans(
     restarted = _wait_for(lambda: ready.exists() and json.loads(ready.read_text())["pid"] != runner, 30)
     assert restarted, "the runner was not restarted"
     children = [p for p in session_members(proc.pid) if p != proc.pid]
-    assert len(children) == 4 and runner not in children
+    assert len(children) == 5 and runner not in children
 
     os.kill(proc.pid, signal.SIGKILL)  # no chance to clean up: the children must notice on their own
     proc.wait(timeout=10)
