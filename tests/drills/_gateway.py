@@ -38,7 +38,7 @@ REST_OFFSET = Decimal("0.004")
 
 @contextlib.asynccontextmanager
 async def trading_gateway(
-    rig: DrillRig, owner: str = "gw-a", timeout_s: float = 45
+    rig: DrillRig, owner: str = "gw-a", timeout_s: float = 45, lease_timing: LeaseTiming | None = None
 ) -> AsyncIterator[GatewayApp]:
     """An in-process gateway that leads and trades; stopped (gracefully) on the way out.
 
@@ -47,7 +47,8 @@ async def trading_gateway(
     a renewal that waits behind their store calls (failover is drill 7's subject, not theirs).
     """
     config = GatewayConfig(health_port=0, sim_url=rig.sim.url, sim_md_url=rig.sim.md_url, owner=owner)
-    app = GatewayApp(rig.settings, config, lease_timing=LeaseTiming(), tuning=TUNING, stale_ms=3_000)
+    lease = lease_timing or LeaseTiming()
+    app = GatewayApp(rig.settings, config, lease_timing=lease, tuning=TUNING, stale_ms=3_000)
     run = asyncio.create_task(app.run(), name=f"gateway-{owner}")
 
     async def trading() -> bool:

@@ -10,19 +10,19 @@ CANCELED and returns the seconds since ``started``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from tradeops.domain.ids import client_order_id
 from tradeops.domain.values import Side
 from tradeops.gateway.app import GatewayApp
 from tradeops.gateway.lease import LeaseTiming
-from tradeops.gateway.session import TradingSession
-from tradeops.gateway.wiring import GatewayConfig
 
-from ._rig import TUNING, DrillRig, intent, until
+from ._gateway import session_of
+from ._gateway import trading_gateway as _trading_gateway
+from ._rig import DrillRig, intent, until
 
 HALT_LIMITS: dict[str, Decimal] = {
     "max_orders_per_second": Decimal(1000),
@@ -37,35 +37,9 @@ LEASE = LeaseTiming(ttl_s=15.0, renew_interval_s=1.0, retry_interval_s=0.2, safe
 on a loaded 2-core machine must not cost the gateway its lease (no standby is running)."""
 
 
-@contextlib.asynccontextmanager
-async def trading_gateway(
-    rig: DrillRig, owner: str = "gw-k", timeout_s: float = 45
-) -> AsyncIterator[GatewayApp]:
-    """An in-process gateway that leads and trades; stopped gracefully on the way out."""
-    config = GatewayConfig(health_port=0, sim_url=rig.sim.url, sim_md_url=rig.sim.md_url, owner=owner)
-    app = GatewayApp(rig.settings, config, lease_timing=LEASE, tuning=TUNING, stale_ms=3_000)
-    run = asyncio.create_task(app.run(), name=f"gateway-{owner}")
-
-    async def trading() -> bool:
-        assert not run.done(), f"gateway exited early with {run.result()}"
-        session = app.session
-        if session is None or not session.recovered or session.intake is None:
-            return False
-        return all(app.market_data.view(s).mid is not None for s in app.config.symbols)
-
-    try:
-        await until(trading, timeout_s, "the gateway trades")
-        yield app
-    finally:
-        app.request_stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(run, 30)
-
-
-def session_of(app: GatewayApp) -> TradingSession:
-    session = app.session
-    assert session is not None and session.intake is not None and session.oms is not None, "not trading"
-    return session
+def trading_gateway(rig: DrillRig, owner: str = "gw-k", timeout_s: float = 45) -> Any:
+    """:func:`._gateway.trading_gateway` with the longer :data:`LEASE`."""
+    return _trading_gateway(rig, owner, timeout_s, lease_timing=LEASE)
 
 
 async def venue_mid(rig: DrillRig, symbol: str) -> Decimal:
