@@ -173,6 +173,8 @@ class ProtectionManager:
         if instrument is None:
             log.error("no instrument: position left unprotected", extra={"symbol": position.symbol})
             return
+        if await self._exit_pending(position):
+            return  # a market exit is working: its fills decide what is left; the supervisor acts then
         action = decide(position, instrument, self.config.stop_limit_slippage)
         if action.kind is ActionKind.NONE:
             if position.exposure == 0 and position.placed == 0:
@@ -327,8 +329,6 @@ class ProtectionManager:
                         continue
                     position = self._set(position.without_oco())
                     await self._record("lost", position, list_client_order_id=live)
-                if await self._exit_pending(position):
-                    continue
                 await self._act(position)
 
     async def _confirm_gone(self, list_cid: str) -> bool:
