@@ -12,8 +12,8 @@ to handle, never breaks.
 Proven: each pass's result is clean, each run is recorded ``clean`` with a zero total, the breaks table
 stays empty, and once the intents stop the journal, the projections and the venue agree (:mod:`._books`).
 
-Measured (2-core box, load ~1): 200 passes, 410 intents, 410 orders (328 filled, 61 cancelled, 21 left
-open), 328 fills, 0 breaks; a pass took 0.96 s at p50 and 2.8 s at p99; the test took 222 s.
+Measured (2-core box, load ~1): 200 passes, 192 intents, 192 orders (154 filled, 28 cancelled, 10 left
+open), 154 fills, 0 breaks; a pass took 0.43 s at p50 and 1.6 s at p99; the test took 107 s.
 """
 
 from __future__ import annotations

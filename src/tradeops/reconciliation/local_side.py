@@ -1,5 +1,8 @@
 """Our side of a reconciliation: the projections in DynamoDB -> LocalBook.
 
+Covered symbols: the configured ones plus every symbol with a non-terminal order or a stored position
+(always reconciled), found by the same reads the book is built from.
+
 * orders: every non-terminal order (``by_status``) and every order created on a covered symbol inside the
   window (``by_symbol``); :meth:`LocalReader.owners` later loads the orders the venue's trades name;
 * fills: every fill on a covered symbol (positions are derived from all of them, not from a window);
@@ -14,14 +17,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 from typing import TypeVar
 
 from tradeops.config import Settings
-from tradeops.domain.orders import TERMINAL_STATES, Fill, Order, OrderState
+from tradeops.domain.orders import TERMINAL_STATES, OrderState
 from tradeops.domain.reconcile_types import LocalBook, balance_delta, net_positions
 from tradeops.store.balances import BalanceStore
 from tradeops.store.base import Page
@@ -35,6 +39,8 @@ BASELINE_DOUBT_MS = 1_000
 read the balances: a fill traded this close to it may be in the baseline or not."""
 _PAGE = 1000
 _MAX_PAGES = 200
+_READERS = 8
+"""Queries in flight at once during a read (DynamoDB serves them in parallel)."""
 
 
 class LocalReadError(RuntimeError):
@@ -43,10 +49,21 @@ class LocalReadError(RuntimeError):
 
 @dataclass(frozen=True)
 class LocalSnapshot:
-    """The LocalBook and whether balances had a baseline to compare with."""
+    """The LocalBook, the symbols it covers, and whether balances had a baseline to compare with."""
 
     book: LocalBook
     balances_baselined: bool
+    symbols: frozenset[str]
+
+
+def _parallel(pool: Executor, fetches: Sequence[Callable[..., Page[T]]], what: str) -> list[T]:
+    """Every item of each paged query, the queries drained in parallel; items in query order."""
+    drains = [pool.submit(_drained, fetch, what) for fetch in fetches]
+    return [item for drained in drains for item in drained.result()]
+
+
+def _drained(fetch: Callable[..., Page[T]], what: str) -> list[T]:
+    return list(_drain(fetch, what))
 
 
 def _drain(fetch: Callable[..., Page[T]], what: str) -> Iterator[T]:
@@ -71,27 +88,31 @@ class LocalReader:
         self._balances = BalanceStore(settings)
         self._account = settings.account
 
-    def live_symbols(self) -> set[str]:
-        """Symbols with a non-terminal order or a stored position (always reconciled)."""
-        symbols = {order.symbol for order in self._live_orders()}
-        return symbols | {p.symbol for p in self._positions.for_account(self._account)}
-
-    def _live_orders(self) -> Iterator[Order]:
-        for state in sorted(set(OrderState) - TERMINAL_STATES):
-            yield from _drain(partial(self._orders.by_status, state), f"orders {state}")
-
     def read(self, symbols: Iterable[str], since: int, as_of: int) -> LocalSnapshot:
-        covered = sorted(set(symbols))
-        stored = {p.symbol: p.quantity for p in self._positions.for_account(self._account)}  # before fills
-        orders = {order.client_order_id: order for order in self._live_orders()}
-        fills: list[Fill] = []
-        for symbol in covered:
-            recent = partial(
-                self._orders.by_symbol, symbol, created_from=since, created_to=as_of, limit=_PAGE
+        """The book of ``symbols`` and of every live symbol, orders created in ``[since, as_of]``.
+
+        Queries run in rounds, those of a round in parallel (their order does not matter); the rounds
+        keep the order the diff's grace rules assume: positions, orders, fills, balances.
+        """
+        with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="recon-read") as pool:
+            stored = {p.symbol: p.quantity for p in self._positions.for_account(self._account)}  # first
+            live_states = sorted(set(OrderState) - TERMINAL_STATES)
+            live = _parallel(
+                pool, [partial(self._orders.by_status, state) for state in live_states], "live orders"
             )
-            for order in _drain(recent, f"orders on {symbol}"):
+            orders = {order.client_order_id: order for order in live}
+            covered = sorted({*symbols, *stored, *(order.symbol for order in orders.values())})
+            recent = _parallel(
+                pool,
+                [
+                    partial(self._orders.by_symbol, symbol, created_from=since, created_to=as_of)
+                    for symbol in covered
+                ],
+                "recent orders",
+            )
+            for order in recent:
                 orders.setdefault(order.client_order_id, order)
-            fills += _drain(partial(self._fills.by_symbol, symbol), f"fills on {symbol}")
+            fills = _parallel(pool, [partial(self._fills.by_symbol, symbol) for symbol in covered], "fills")
         positions = {**net_positions(fills), **stored}
         snapshots = self._balances.for_account(self._account)
         balances: dict[str, Decimal] = defaultdict(Decimal)
@@ -115,7 +136,7 @@ class LocalReader:
                             balances[asset] += amount
         doubts = {asset: tuple(amounts) for asset, amounts in in_doubt.items()}
         book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances), doubts)
-        return LocalSnapshot(book, bool(snapshots))
+        return LocalSnapshot(book, bool(snapshots), frozenset(covered))
 
     def owners(self, book: LocalBook, client_order_ids: Iterable[str]) -> LocalBook:
         """``book`` plus the stored orders among ``client_order_ids`` it lacks (older orders that traded)."""

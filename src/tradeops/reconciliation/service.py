@@ -216,13 +216,12 @@ class ReconcileService:
         """Read both sides now and diff them; also says whether balances had a local baseline and which
         stored fills their order does not count."""
         config = self._config
-        symbols = set(config.symbols) | await asyncio.to_thread(self._local.live_symbols)
         as_of = self._clock()
         since = as_of - config.window_ms
-        snapshot = await asyncio.to_thread(self._local.read, symbols, since, as_of)
+        snapshot = await asyncio.to_thread(self._local.read, config.symbols, since, as_of)
         venue = await collect_venue_report(
             self._adapter,
-            symbols=symbols,
+            symbols=set(snapshot.symbols),
             local_orders=snapshot.book.orders,
             since=since,
             as_of=as_of,
