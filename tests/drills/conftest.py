@@ -16,7 +16,10 @@ line number and the line (redacted).
 
 The wire-level libraries (``observability.WIRE_LOGGERS``: botocore, aiohttp, ccxt, ...) keep the floor
 the product gives them (INFO): at DEBUG they print raw HTTP bodies, which no tradeops process ever
-emits, so capturing them would test a configuration that does not exist.
+emits, so capturing them would test a configuration that does not exist. The floor is set on the
+libraries' top loggers by name, as the product sets it, so loggers they create later (ccxt makes its
+logger with the first exchange) inherit it. The embedded AWS's own server loggers (:data:`EMBEDDED_AWS`:
+moto's Flask app) stay at INFO too: they stand in for AWS and are no tradeops process's output.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from tradeops.secret_scan import Finding, SecretScanner, secrets_from_environmen
 from ._rig import KEY
 
 MAX_REPORTED = 10
+EMBEDDED_AWS = ("moto", "flask_cors", "werkzeug")
+FLOORED = (*WIRE_LOGGERS, *EMBEDDED_AWS)
 
 
 def _loggers() -> list[logging.Logger]:
@@ -53,8 +58,10 @@ def _capture_everything(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.Mo
     """
     caplog.set_level(logging.DEBUG)
     for logger in _loggers():
-        wire = logger.name.split(".")[0] in WIRE_LOGGERS
-        caplog.set_level(logging.INFO if wire else logging.DEBUG, logger=logger.name)
+        floored = logger.name.split(".")[0] in FLOORED
+        caplog.set_level(logging.INFO if floored else logging.DEBUG, logger=logger.name)
+    for name in FLOORED:  # also the loggers these libraries have not created yet
+        caplog.set_level(logging.INFO, logger=name)
     formatter = ScrubbingFormatter(service="drill")
     lines: list[str] = []
     call_handlers = logging.Logger.callHandlers
