@@ -69,8 +69,15 @@ async def trading_gateway(
 
 def session_of(app: GatewayApp) -> TradingSession:
     session = app.session
-    assert session is not None and session.intake is not None and session.oms is not None, "not trading"
+    if session is None or session.intake is None or session.oms is None:
+        raise AssertionError(f"not trading: {not_trading_because(app)}")
     return session
+
+
+def not_trading_because(app: GatewayApp) -> str:
+    """Why ``app`` has no whole session (a drill's failure message; the log says the rest)."""
+    session = "none" if app.session is None else "partial"
+    return f"session {session}, leader {app.keeper.is_leader}, fencing token {app.keeper.fencing_token}"
 
 
 Made = tuple[TradeIntent, IntakeOutcome]

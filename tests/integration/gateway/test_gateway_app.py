@@ -48,7 +48,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 KEY = {"apiKey": "gw-app-key-0001-abcdefghijklmnop", "secret": "gw-app-secret-0001-0123456789abcdef"}
 SYMBOL = "SOL/USDT"
-TIMING = LeaseTiming(ttl_s=3.0, renew_interval_s=0.5, retry_interval_s=0.2, safety_margin_s=0.5)
+# Generous enough that a renewal stalled by a loaded CI machine does not cost the lead mid-test.
+TIMING = LeaseTiming(ttl_s=8.0, renew_interval_s=1.0, retry_interval_s=0.2, safety_margin_s=2.0)
 TUNING = SessionTuning(
     oms=OmsConfig(poll_interval_s=1.0, poll_fast_interval_s=0.3, stream_silence_s=1.0),
     intake=IntakeConfig(wait_time_s=1, retry_delay_s=1),
