@@ -19,7 +19,7 @@ Rules, evaluated per symbol:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -242,9 +242,13 @@ class QualityBook:
         return self._symbols[symbol].quality
 
     def view(self, symbol: str, now_ms: int) -> MarketView:
-        """The arbitrated quote of ``symbol`` as of the last :meth:`evaluate`, aged to ``now_ms``."""
+        """The arbitrated quote of ``symbol`` as of the last :meth:`evaluate`, aged to ``now_ms``.
+
+        STALE (no source): the last quote any feed received, with its age, so that positions can still
+        be valued and reduced; nothing may open exposure on it (:attr:`MarketView.tradeable_for_opening`).
+        """
         st = self._symbols[symbol]
-        src = st.feeds[st.source] if st.source is not None else None
+        src = st.feeds[st.source] if st.source is not None else _last_quoted(st.feeds.values())
         bid, ask = (src.bid, src.ask) if src is not None else (None, None)
         mid = src.mid() if src is not None else None
         receipt = src.quote_receipt_ms if src is not None else None
@@ -385,3 +389,9 @@ class QualityBook:
             staleness_ms=staleness_ms,
             severity=severity,
         )
+
+
+def _last_quoted(feeds: Iterable[_FeedState]) -> _FeedState | None:
+    """The feed with the most recently received two-sided quote, if any has one."""
+    quoted = [f for f in feeds if f.mid() is not None and f.quote_receipt_ms is not None]
+    return max(quoted, key=lambda f: f.quote_receipt_ms or 0, default=None)

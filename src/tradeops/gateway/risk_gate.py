@@ -40,7 +40,7 @@ from tradeops.domain.risk import (
 from tradeops.domain.values import Instrument, Side
 from tradeops.domain.volatility import EwmaVolatility
 from tradeops.gateway.clock import wall_ms
-from tradeops.gateway.quality import MarketView
+from tradeops.gateway.quality import FeedQuality, MarketView
 from tradeops.observability import get_logger
 from tradeops.venue.outcomes import Accepted
 
@@ -203,9 +203,9 @@ class RiskGate:
         """Feed each symbol's realized-volatility estimator with its current mid (call about every second)."""
         now = self._now_ms()
         for symbol, vol in self._vols.items():
-            mid = self._view(symbol).mid
-            if mid is not None:
-                vol.update(mid, now)
+            view = self._view(symbol)
+            if view.mid is not None and view.quality is not FeedQuality.STALE:  # a held price: no return
+                vol.update(view.mid, now)
 
     async def decide(self, order: Order, *, expires_at_ms: int | None = None) -> RiskDecision:
         """Check ``order``; an approval is counted (rate, daily notional) and held until :meth:`settled`."""

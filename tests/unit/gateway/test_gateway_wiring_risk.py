@@ -83,6 +83,23 @@ async def test_reducing_a_position_on_rest_fed_data_is_allowed() -> None:
     assert isinstance(decision, Approved) and decision.reduces_exposure
 
 
+async def test_a_held_symbol_gone_stale_is_valued_at_its_last_quote_reducing_allowed_opening_refused() -> (
+    None
+):
+    portfolio = Portfolio("USDT", {"USDT": D("100000")})
+    portfolio.apply_fill(
+        Fill("cid-0", "t-0", SYMBOL, Side.BUY, D("100"), D("2"), D(0), "USDT", NOW - 60_000, False)
+    )
+    last = MarketView(
+        SYMBOL, FeedQuality.STALE, frozenset(), None, D("99.9"), D("100.1"), D("100"), None, 30_000
+    )
+    risk = gate(last, portfolio=portfolio)
+    reduce = await risk.decide(order(1, Side.SELL))
+    assert isinstance(reduce, Approved) and reduce.reduces_exposure
+    opening = await risk.decide(order(2, Side.BUY))
+    assert isinstance(opening, Denied) and opening.reason is DenyReason.MARKET_DATA_STALE
+
+
 async def test_approved_orders_count_as_open_until_settled() -> None:
     limits = RiskLimits.from_dict(
         {**RiskLimits.default_for_demo().to_dict(), "max_open_orders_per_symbol": 2}

@@ -101,6 +101,26 @@ def test_both_stall_goes_stale_at_the_threshold_then_recovers() -> None:
     assert q.quality(S) is FeedQuality.OK and q.view(S, T0 + 3_000).tradeable_for_opening
 
 
+def test_a_stale_view_keeps_the_last_quote_with_its_age_for_valuing_and_reducing() -> None:
+    q = book()
+    feed_both(q, T0 + 100)
+    q.on_message(S, Feed.BACKUP, T0 + 195, T0 + 200, bid=BID + 2, ask=ASK + 2)  # the last quote of all
+    q.evaluate(S, T0 + 200)
+    now = T0 + 201 + STALE_MS
+    q.evaluate(S, now)
+    view = q.view(S, now)
+    assert view.quality is FeedQuality.STALE and view.source is None and not view.tradeable_for_opening
+    assert (view.bid, view.ask, view.mid) == (BID + 2, ASK + 2, (BID + ASK) / 2 + 2)
+    assert view.age_ms == STALE_MS + 1
+
+
+def test_a_symbol_never_quoted_has_no_price_when_stale() -> None:
+    q = book()
+    q.evaluate(S, T0 + 2 * STALE_MS)
+    view = q.view(S, T0 + 2 * STALE_MS)
+    assert view.quality is FeedQuality.STALE and (view.mid, view.age_ms) == (None, None)
+
+
 def test_disconnect_of_both_feeds_is_reported_as_disconnected() -> None:
     q = book()
     feed_both(q, T0 + 100)
