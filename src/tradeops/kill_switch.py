@@ -107,7 +107,7 @@ class KillSwitch:
         return self._escalate(TradingState.REDUCING, reason, actor, False, request_id or uuid.uuid4().hex)
 
     def request_resume(self, reason: str, user: Operator) -> LimitProposal:
-        """Propose resuming (HALTED -> ACTIVE); a different risk/admin user approves it through
+        """Propose resuming (HALTED or REDUCING -> ACTIVE); a different risk/admin user approves it through
         :meth:`tradeops.change_management.ChangeService.approve`. Raises NotAnApprover, ChangeConflict."""
         changes = ChangeService(self._settings, self._events, baseline=RiskLimits.default_for_demo())
         return changes.propose(ProposalKind.RESUME_TRADING, RESUME_SCOPE, {}, reason, user)

@@ -7,8 +7,10 @@ Kinds and what an APPROVED proposal applies:
   whole RiskLimits document when proposed (the refusal names the field) and again when applied.
 * STRATEGY (scope = strategy name; changes ``enabled`` 0/1 and/or ``allocation`` >= 0): the control
   table's strategy record.
-* RESUME_TRADING (scope ``trading``, no changes): trading state HALTED -> ACTIVE, so a kill switch is
-  only undone by two people.
+* RESUME_TRADING (scope ``trading``): trading state HALTED or REDUCING -> ACTIVE, so a kill switch or a
+  risk restriction is only undone by two people. The service pins the proposal to the trading record's
+  version (``from_version``): if the state changes before approval (say a kill switch after a REDUCING
+  resume was proposed), the approval is refused and the resume must be proposed again.
 
 Only members of ``risk`` or ``admin`` propose, approve and reject; the approver must differ from the
 proposer (checked atomically by the proposal store). Approval is PENDING -> APPROVED -> APPLIED; an
@@ -34,7 +36,7 @@ from tradeops.domain.control import TradingState
 from tradeops.domain.events import ControlChanged, EventDetail
 from tradeops.domain.limits import LimitsValidationError, RiskLimits
 from tradeops.store.base import Page, StaleWrite
-from tradeops.store.control import TRADING_KEY, ControlStore
+from tradeops.store.control import TRADING_KEY, ControlStore, TradingControl
 from tradeops.store.journal import JournalStore
 from tradeops.store.limits import LimitStore, LimitVersion
 from tradeops.store.proposals import (
@@ -48,6 +50,9 @@ from tradeops.store.proposals import (
 CONTROL_STREAM = "control"
 EVENT_SOURCE = "tradeops.control"
 RESUME_SCOPE = "trading"
+FROM_VERSION = "from_version"
+"""The one change of a RESUME_TRADING proposal: the trading record's version it resumes from."""
+RESUMABLE = frozenset({TradingState.HALTED, TradingState.REDUCING})
 STRATEGY_FIELDS = frozenset({"enabled", "allocation"})
 _LIMIT_RETRIES = 3
 
@@ -117,6 +122,8 @@ class ChangeService:
         _require_approver(user, "propose")
         kind = ProposalKind(kind)
         changes = dict(changes)
+        if kind is ProposalKind.RESUME_TRADING:
+            changes = self._resume_changes(scope, changes)
         diff = self._diff(kind, scope, changes)
         proposal = LimitProposal(
             proposal_id=f"chg-{uuid.uuid4().hex}",
@@ -190,13 +197,29 @@ class ChangeService:
             return limits_doc.diff(before, after)
         if kind is ProposalKind.STRATEGY:
             return self._strategy_diff(scope, changes)
+        current = self._resumable(changes)
+        return {"state": {"from": current.state.value, "to": TradingState.ACTIVE.value}}
+
+    def _resume_changes(self, scope: str, changes: Mapping[str, Decimal]) -> dict[str, Decimal]:
+        """A resume takes no changes from the caller; it is pinned to the current trading version."""
         if scope != RESUME_SCOPE or changes:
             raise InvalidChange("scope", f"RESUME_TRADING has scope {RESUME_SCOPE!r} and no changes")
         current = self._control.trading()
-        state = None if current is None else current.state
-        if state is not TradingState.HALTED:
-            raise ChangeConflict(f"trading is {state or 'not set'}, not HALTED: nothing to resume")
-        return {"state": {"from": TradingState.HALTED.value, "to": TradingState.ACTIVE.value}}
+        return {} if current is None else {FROM_VERSION: Decimal(current.version)}
+
+    def _resumable(self, changes: Mapping[str, Decimal]) -> TradingControl:
+        """The trading record a resume applies to: restrictive, and unchanged since it was proposed."""
+        current = self._control.trading()
+        if current is None or current.state not in RESUMABLE:
+            state = None if current is None else current.state
+            raise ChangeConflict(f"trading is {state or 'not set'}: nothing to resume")
+        pinned = changes.get(FROM_VERSION)
+        if pinned is not None and Decimal(current.version) != pinned:
+            raise ChangeConflict(
+                f"trading changed since the resume was proposed (version {pinned} -> {current.version}, "
+                f"now {current.state}): propose the resume again"
+            )
+        return current
 
     def _limits_after(
         self, scope: str, changes: Mapping[str, Decimal]
@@ -310,15 +333,9 @@ class ChangeService:
     def _apply_resume(self, proposal: LimitProposal, now: int) -> tuple[str, dict[str, Any]]:
         approver = _approver(proposal)
         current = self._control.trading()
-        if current is None or current.state is not TradingState.HALTED:
-            if (
-                current is not None
-                and current.state is TradingState.ACTIVE
-                and current.updated_by == approver
-            ):
-                return TRADING_KEY, {"state": current.state.value, "version": current.version}
-            state = None if current is None else current.state
-            raise ChangeConflict(f"trading is {state or 'not set'}, not HALTED: cannot resume")
+        if current is not None and current.state is TradingState.ACTIVE and current.updated_by == approver:
+            return TRADING_KEY, {"state": current.state.value, "version": current.version}  # applied before
+        current = self._resumable(proposal.changes)
         record = self._control.put_trading(
             TradingState.ACTIVE,
             reason=f"{proposal.reason} (proposal {proposal.proposal_id})",

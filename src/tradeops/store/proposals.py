@@ -4,7 +4,8 @@ A proposal moves PENDING -> APPROVED | REJECTED | CANCELED | EXPIRED, and APPROV
 transition is one UpdateItem conditioned on the current status (and, for approval, on the approver not
 being the proposer), so two approvers cannot both approve and nobody approves their own proposal.
 ``changes`` is a map of exact Decimals: limit values for LIMITS; ``enabled`` (0/1) and ``allocation``
-for STRATEGY; empty for RESUME_TRADING.
+for STRATEGY; for RESUME_TRADING only ``from_version``, the trading record's version it resumes from
+(set by the change service).
 """
 
 from __future__ import annotations

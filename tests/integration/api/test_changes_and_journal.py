@@ -69,9 +69,13 @@ def test_kill_switch_halts_and_resuming_takes_two_people(api_rig: ApiRig) -> Non
     )
     assert (status, reply) == (200, {"state": "REDUCING"})
     status, reply = api_rig.call(
-        "POST", "/api/trading-state", user=RISK, body={"state": "ACTIVE", "reason": "r"}
+        "POST", "/api/trading-state", user=RISK, body={"state": "ACTIVE", "reason": "exposure back in"}
     )
-    assert status == 409 and reply["error"]["code"] == "unsupported_transition"
+    assert status == 202 and reply["proposal"]["changes"] == {"from_version": "3"}, reply  # v1 halt v2 v3
+    pid = reply["proposal"]["proposal_id"]
+    status, applied = api_rig.call("POST", f"/api/limits/proposals/{pid}/approve", user=ADMIN)
+    assert status == 200 and applied["status"] == "APPLIED"
+    assert api_rig.call("GET", "/api/health", user=RISK)[1]["trading"]["state"] == "ACTIVE"
     status, reply = api_rig.call(
         "POST", "/api/trading-state", user=RISK, body={"state": "PAUSED", "reason": "r"}
     )

@@ -179,3 +179,32 @@ def test_an_interrupted_approval_is_finished_once_by_the_same_approver(
         (1, RISK2.username, D(30))
     ]
     assert len(sink.events) == 1
+
+
+def test_resume_from_reducing_is_pinned_to_the_state_it_was_proposed_in(
+    service: ChangeService, tables: Settings, sink: Recorder
+) -> None:
+    control = ControlStore(tables)
+    reducing = control.put_trading(
+        TradingState.REDUCING, reason="gross exposure", updated_by="risk-monitor", updated_at=1,
+        expected_version=None,
+    )  # fmt: skip
+    stale = service.propose(ProposalKind.RESUME_TRADING, "trading", {}, "exposure back in", RISK)
+    assert dict(stale.changes) == {"from_version": D(reducing.version)}
+    halted = control.put_trading(
+        TradingState.HALTED, reason="kill switch", updated_by="trader@tradeops.example", updated_at=2,
+        expected_version=reducing.version,
+    )  # fmt: skip
+    with pytest.raises(ChangeConflict, match="propose the resume again"):
+        service.approve(stale.proposal_id, RISK2)  # the kill switch came after the proposal: not undone
+    current = control.trading()
+    assert current is not None and current.state is TradingState.HALTED
+    fresh = service.propose(ProposalKind.RESUME_TRADING, "trading", {}, "incident closed", RISK)
+    service.approve(fresh.proposal_id, RISK2)
+    resumed = control.trading()
+    assert resumed is not None and (resumed.state, resumed.version) == (
+        TradingState.ACTIVE,
+        halted.version + 1,
+    )
+    with pytest.raises(InvalidChange):
+        service.propose(ProposalKind.RESUME_TRADING, "trading", {"from_version": D(1)}, "forged", RISK)

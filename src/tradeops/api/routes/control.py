@@ -2,8 +2,9 @@
 
 Stricter is immediate, looser takes two people: the kill switch and a move to a more restrictive
 state go through :class:`~tradeops.kill_switch.KillSwitch` at once (idempotent by the request id);
-leaving HALTED creates a RESUME proposal another risk/admin user approves. Change management resumes
-HALTED -> ACTIVE only, so leaving REDUCING, or HALTED -> REDUCING, is refused with 409 for now.
+leaving HALTED or REDUCING for ACTIVE creates a RESUME proposal another risk/admin user approves (pinned
+to the current trading version: a state change before the approval voids it). HALTED -> REDUCING is
+refused with 409: resume to ACTIVE, or stay HALTED.
 Strategy changes (enable, allocation) are STRATEGY proposals (four eyes); the strategy list also names
 the strategies the effective limits allocate capital to (``demo``, ``manual``) before any change.
 """
@@ -88,7 +89,7 @@ def register(table: RouteTable) -> None:
     @table.route(
         "POST", "/api/trading-state", roles=APPROVERS, tag="control", body=TradingStateBody,
         response=r.TradingStateOut, other_responses={202: r.ProposalEnvelope}, errors=(409,),
-        summary="Stricter state: immediate (200); leaving HALTED: a four-eyes RESUME proposal (202)",
+        summary="Stricter state: immediate (200); back to ACTIVE: a four-eyes RESUME proposal (202)",
     )  # fmt: skip
     def trading_state(call: Call) -> r.TradingStateOut | Reply:
         body = call.body_as(TradingStateBody)
@@ -107,10 +108,10 @@ def register(table: RouteTable) -> None:
                 else:
                     done = switch.restrict(body.reason, username, request_id=call.request_id)
                 return r.TradingStateOut(state=done.state.value)
-            if state is not TradingState.HALTED or target is not TradingState.ACTIVE:
+            if target is not TradingState.ACTIVE:
                 raise Conflict(
                     f"{state.value} -> {target.value} is not supported: "
-                    "resuming (four eyes) is HALTED -> ACTIVE",
+                    "resuming (four eyes) is HALTED or REDUCING -> ACTIVE",
                     code="unsupported_transition",
                 )
             proposal = services.changes.propose(
