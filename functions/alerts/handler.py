@@ -19,9 +19,10 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent,
 )
 
+from tradeops.alerting_metrics import METRIC_BY_OUTCOME, NAMESPACE, SERVICE
 from tradeops.aws.clients import client
 from tradeops.config import Settings
-from tradeops.domain.alerts import MalformedEvent, Outcome, UnsupportedEvent, alert_from_envelope
+from tradeops.domain.alerts import MalformedEvent, UnsupportedEvent, alert_from_envelope
 from tradeops.domain.events import EventSchemaError
 from tradeops.observability import (
     correlation_id_from_event,
@@ -33,16 +34,9 @@ from tradeops.observability import (
 from tradeops.store.alerts import AlertStore
 from tradeops.store.tables import IDEMPOTENCY
 
-SERVICE = "alerts"
 IDEMPOTENCY_TTL_S = 24 * 3600
 """How long a processed envelope id is remembered (EventBridge retries for up to 24 hours)."""
 
-_METRIC_BY_OUTCOME = {
-    Outcome.RAISED: "AlertsRaised",
-    Outcome.REFRESHED: "AlertsRefreshed",
-    Outcome.RESOLVED: "AlertsResolved",
-    Outcome.IGNORED: "AlertEventsIgnored",
-}
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -50,7 +44,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def make_handler(settings: Settings) -> Handler:
     """Build the handler for ``settings`` (done once per cold start by the module-level ``handler``)."""
     logger = get_logger(SERVICE)
-    emf = metrics(service=SERVICE)
+    emf = metrics(namespace=NAMESPACE, service=SERVICE)
     store = AlertStore(settings)
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.table_name(IDEMPOTENCY), boto3_client=client("dynamodb", settings)
@@ -71,7 +65,7 @@ def make_handler(settings: Settings) -> Handler:
             )
             raise
         outcome, alert = store.apply(action)
-        emit_metric(emf, _METRIC_BY_OUTCOME[outcome], severity=action.severity.value)
+        emit_metric(emf, METRIC_BY_OUTCOME[outcome], severity=action.severity.value)
         logger.info(
             "alert event applied",
             extra={

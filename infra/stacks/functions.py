@@ -27,6 +27,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.access import grant_secret_read, grant_tables
+from infra.constructs.alert_alarms import critical_alerts_alarm
 from infra.constructs.archive import add_stream_source, grant_worm_write, worm_writer_role_name
 from infra.constructs.function import TradeopsFunction
 from infra.constructs.patterns import event_pattern
@@ -137,6 +138,7 @@ class FunctionsStack(Stack):
             self.functions[spec.name] = built.function
 
         self.recon_alarms = ReconAlarms(self, "ReconAlarms", topic=alarm_topic)
+        self.critical_alerts = critical_alerts_alarm(self, "CriticalAlertsAlarm", alarm_topic)
 
         for rule in RULES:
             self._rule(rule)

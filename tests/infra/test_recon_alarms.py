@@ -84,3 +84,22 @@ def test_reconcile_reads_the_exchange_secret_from_the_secrets_stack(synth: Synth
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_a_critical_alert_pages_once_per_episode(synth: Synth) -> None:
+    from infra.constructs.alert_alarms import CRITICAL_ALERTS_ALARM
+
+    from tradeops.alerting_metrics import ALERTS_RAISED, CRITICAL_DIMENSIONS
+    from tradeops.alerting_metrics import NAMESPACE as ALERTS_NAMESPACE
+
+    stack, props = _alarm(synth, CRITICAL_ALERTS_ALARM)
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (
+        ALERTS_NAMESPACE,
+        ALERTS_RAISED,
+        "Sum",
+    )
+    assert props["Dimensions"] == [{"Name": k, "Value": v} for k, v in CRITICAL_DIMENSIONS.items()]
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and props["Threshold"] == 1
+    assert props["Period"] == 60 and props["TreatMissingData"] == "notBreaching"
+    assert "severity" not in props["AlarmDescription"].lower()  # its own state change is no critical alert
+    _pages_the_alarm_topic(synth, stack, props)
