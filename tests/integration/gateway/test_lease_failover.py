@@ -25,6 +25,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 TIMING = LeaseTiming(ttl_s=1.0, renew_interval_s=0.2, retry_interval_s=0.1, safety_margin_s=0.2)
 STREAM = "orders/BTC-USDT"
+FIRST_LEADER_S = 10
+"""Wait for a leader at most this long: on a loaded machine an acquire that outlives the 0.8 s trusted
+window is given back (never acted on), so the first tenure can take a few tries. Takeover times are
+asserted separately, from the moment the old leader is gone."""
 
 
 class FreezableLeases(LeaseStore):
@@ -102,7 +106,7 @@ async def pair(lease_settings: Settings) -> AsyncIterator[Pair]:
 async def test_two_keepers_exactly_one_leads(pair: Pair) -> None:
     pair.start("a")
     pair.start("b")
-    name, token, _ = await pair.leader(3)
+    name, token, _ = await pair.leader(FIRST_LEADER_S)
     stored = pair.stores[name].get("gateway")
     assert stored is not None and (stored.owner, stored.fencing_token) == (f"gw-{name}", token)
     for _ in range(30):  # 1.5 s: several renewals and standby retries
@@ -110,7 +114,7 @@ async def test_two_keepers_exactly_one_leads(pair: Pair) -> None:
         # so on a loaded machine leadership may move; it may never be shared.)
         assert sum(keeper.is_leader for keeper in pair.keepers.values()) <= 1
         await asyncio.sleep(0.05)
-    name, _, _ = await pair.leader(3)
+    name, _, _ = await pair.leader(FIRST_LEADER_S)
     other = "b" if name == "a" else "a"
     with pytest.raises(NotLeader):
         pair.keepers[other].assert_leader()
@@ -118,14 +122,14 @@ async def test_two_keepers_exactly_one_leads(pair: Pair) -> None:
 
 async def test_a_crashed_leader_is_replaced_within_ttl_plus_retry(pair: Pair) -> None:
     pair.start("a")
-    assert (await pair.leader(3))[0] == "a"
+    assert (await pair.leader(FIRST_LEADER_S))[0] == "a"
     first = pair.keepers["a"].assert_leader()
     pair.start("b")
     await asyncio.sleep(0.3)
     pair.tasks["a"].cancel()  # dies without releasing
     with contextlib.suppress(asyncio.CancelledError):
         await pair.tasks["a"]
-    name, token, waited = await pair.leader(3)
+    name, token, waited = await pair.leader(FIRST_LEADER_S)
     assert name == "b" and token > first
     # TTL + one retry, plus slack for moto round trips on a loaded 2-core CI machine (the issue's bound
     # is 15 s at the production TTL of 10 s; this keeps the same shape at a 1 s TTL).
@@ -134,12 +138,12 @@ async def test_a_crashed_leader_is_replaced_within_ttl_plus_retry(pair: Pair) ->
 
 async def test_a_graceful_release_hands_over_at_once(pair: Pair) -> None:
     pair.start("a")
-    assert (await pair.leader(3))[0] == "a"
+    assert (await pair.leader(FIRST_LEADER_S))[0] == "a"
     first = pair.keepers["a"].assert_leader()
     pair.start("b")
     await asyncio.sleep(0.3)
     assert await pair.keepers["a"].release()
-    name, token, waited = await pair.leader(3)
+    name, token, waited = await pair.leader(FIRST_LEADER_S)
     assert name == "b" and token > first
     assert waited < TIMING.ttl_s / 2
     assert pair.lost["a"] == ["lease released (shutdown)"]
@@ -152,7 +156,7 @@ async def test_a_paused_leader_steps_down_and_its_journal_writes_are_fenced(
     await asyncio.to_thread(journal.read, STREAM)  # warm the client so the first append is quick
     a, b = pair.keepers["a"], pair.keepers["b"]
     pair.start("a")
-    assert (await pair.leader(3))[0] == "a"
+    assert (await pair.leader(FIRST_LEADER_S))[0] == "a"
     # Store calls run off the event loop, as in the gateway: a blocking call here would starve a's
     # renew loop and expire its tenure before the test freezes it on purpose.
     stale_token = a.assert_leader()  # the token a writes with, and keeps for its next write
