@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from tradeops.aws.botocore_sessions import new_session
 from tradeops.config import Settings
 
 _RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
@@ -15,7 +16,7 @@ _RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeo
 
 @lru_cache(maxsize=64)
 def _client(service: str, region: str, endpoint_url: str | None) -> Any:
-    session: Any = boto3.session.Session()
+    session: Any = boto3.session.Session(botocore_session=new_session())
     return session.client(service, region_name=region, endpoint_url=endpoint_url, config=_RETRIES)
 
 

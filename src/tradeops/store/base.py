@@ -3,6 +3,9 @@
 Models are declared once, unbound, with ``SPEC: ClassVar[TableSpec]``. :func:`bind_model` derives a
 subclass per (table name, region, endpoint) whose ``Meta`` points at the physical table, so several
 prefixes (tests) or endpoints can share one process without sharing pynamodb's per-class connection.
+The bindings are kept in a bounded LRU (a long-lived process with many prefixes, such as a test run,
+does not keep every connection it ever made), and pynamodb's botocore sessions share one data loader
+(:mod:`tradeops.aws.botocore_sessions`): one copy of the DynamoDB model per process.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ import base64
 import binascii
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
+import pynamodb.connection.base as pynamodb_connection
 from pynamodb.attributes import Attribute
 from pynamodb.constants import NUMBER, STRING
 from pynamodb.exceptions import PynamoDBException
@@ -23,8 +28,12 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.pagination import ResultIterator
 
+from tradeops.aws.botocore_sessions import new_session
 from tradeops.config import Settings
 from tradeops.store.tables import TableSpec
+
+# pynamodb's per-connection botocore sessions share one data loader.
+pynamodb_connection.get_session = new_session  # type: ignore[attr-defined]
 
 
 class StoreError(Exception):
@@ -100,15 +109,18 @@ class TableModel(Model):
 
 M = TypeVar("M", bound=Model)
 
-_BOUND: dict[tuple[type[Model], str, str, str | None], type[Model]] = {}
+_BOUND: OrderedDict[tuple[type[Model], str, str, str | None], type[Model]] = OrderedDict()
 _BIND_LOCK = threading.Lock()
+MAX_BINDINGS = 256
+"""Bindings kept (least recently used dropped): a deployment binds about twenty."""
 
 
 def bind_model(model_cls: type[M], settings: Settings) -> type[M]:
     """The subclass of ``model_cls`` bound to the physical table of ``model_cls.SPEC`` under ``settings``.
 
     Cached per (model, table name, region, endpoint): each binding owns its pynamodb connection, so
-    two prefixes or two moto servers never read each other's tables. Safe to call from any thread.
+    two prefixes or two moto servers never read each other's tables. Safe to call from any thread; a
+    binding dropped from the cache stays valid for the stores that hold it.
     """
     spec: TableSpec | None = getattr(model_cls, "SPEC", None)
     if not isinstance(spec, TableSpec):
@@ -117,7 +129,9 @@ def bind_model(model_cls: type[M], settings: Settings) -> type[M]:
     key = (cast(type[Model], model_cls), table_name, settings.region, settings.aws_endpoint_url)
     with _BIND_LOCK:
         bound = _BOUND.get(key)
-        if bound is None:
+        if bound is not None:
+            _BOUND.move_to_end(key)
+        else:
             check_model_matches_spec(model_cls, spec)
             meta = type(
                 "Meta",
@@ -127,6 +141,8 @@ def bind_model(model_cls: type[M], settings: Settings) -> type[M]:
             namespace = {"Meta": meta, "_connection": None, "__module__": model_cls.__module__}
             bound = cast(type[Model], type(f"{model_cls.__name__}@{table_name}", (model_cls,), namespace))
             _BOUND[key] = bound
+            while len(_BOUND) > MAX_BINDINGS:
+                _BOUND.popitem(last=False)
     return cast(type[M], bound)
 
 

@@ -10,8 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pynamodb.attributes import UnicodeAttribute
 
+from tradeops.aws.clients import client
 from tradeops.config import Settings
 from tradeops.store.base import (
+    MAX_BINDINGS,
     DecimalAttribute,
     DecimalMapAttribute,
     IntAttribute,
@@ -107,6 +109,22 @@ def test_bind_model_is_cached_and_isolated_per_prefix_and_endpoint() -> None:
     )
     assert bound_a._get_connection() is not bind_model(JournalItem, c)._get_connection()
     assert issubclass(bound_a, JournalItem) and JournalItem._connection is None
+
+
+def test_bindings_share_one_dynamodb_model_and_the_oldest_are_dropped_past_the_bound() -> None:
+    settings = [Settings(table_prefix=f"lru{n}-", aws_endpoint_url="http://127.0.0.1:1") for n in range(3)]
+    clients = [bind_model(JournalItem, s)._get_connection().connection.client for s in settings[:2]]
+    assert clients[0] is not clients[1]  # one connection per binding, as before
+    described = [c.meta.service_model._service_description for c in clients]
+    assert described[0] is described[1]  # but one copy of the DynamoDB model (the shared loader)
+    boto3_model = client("dynamodb", settings[2]).meta.service_model._service_description
+    assert boto3_model is described[0]
+
+    first = bind_model(JournalItem, settings[0])
+    for n in range(MAX_BINDINGS):
+        bind_model(JournalItem, Settings(table_prefix=f"fill{n}-", aws_endpoint_url="http://127.0.0.1:1"))
+    assert bind_model(JournalItem, settings[0]) is not first  # dropped, bound again on demand
+    assert first.Meta.table_name == "lru0-journal"  # a store holding the old binding still works
 
 
 def test_bind_model_without_endpoint_targets_aws() -> None:
