@@ -104,28 +104,34 @@ class PositionProjector:
                 await asyncio.shield(self.flush())
 
     async def flush(self) -> None:
-        """Write every touched symbol's position now."""
+        """Write every touched symbol's position now; one that fails stays dirty and does not hold up the
+        others (the first failure is raised once all were tried)."""
         dirty, self._dirty = self._dirty, set()
         now = self._clock_ms()
+        failure: Exception | None = None
         for symbol in sorted(dirty):
             position = self._held[symbol]
-            record = PositionRecord(
-                account=self._account,
-                symbol=symbol,
-                quantity=position.quantity,
-                # a position reduced to fee dust can carry a zero/negative average: no entry price then
-                avg_entry_price=position.average_entry_price if position.average_entry_price > 0 else None,
-                realized_pnl=position.realized_pnl,
-                updated_at=now,
-            )
+            average = position.average_entry_price
             try:
+                record = PositionRecord(
+                    account=self._account,
+                    symbol=symbol,
+                    quantity=position.quantity,
+                    # fee dust (a buy that closed a short exactly, then its base-asset fee) has no cost
+                    # basis: its average is zero, stored as no entry price
+                    avg_entry_price=average if average > 0 else None,
+                    realized_pnl=position.realized_pnl,
+                    updated_at=now,
+                )
                 await asyncio.to_thread(self._positions.put, record)
             except StaleWrite:
                 log.warning("position not written: a newer one is stored", extra={"symbol": symbol})
-            except Exception:
+            except Exception as exc:
                 self._dirty.add(symbol)  # kept for the next flush
                 self._wake.set()
-                raise
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _all_fills(self, symbol: str) -> list[Fill]:
         found: list[Fill] = []

@@ -28,7 +28,8 @@ from tradeops.store.tables import POSITIONS, TableSpec
 
 @dataclass(frozen=True)
 class PositionRecord:
-    """Signed ``quantity`` (negative = short); ``avg_entry_price`` is None when flat."""
+    """Signed ``quantity`` (negative = short); ``avg_entry_price`` is None when flat, and when the position
+    is only base-asset fee dust without a cost basis (a buy that closed a short exactly, then its fee)."""
 
     account: str
     symbol: str
@@ -44,8 +45,8 @@ class PositionRecord:
         require_decimal(self.realized_pnl, "realized_pnl")
         if self.avg_entry_price is not None and require_decimal(self.avg_entry_price, "avg_entry_price") <= 0:
             raise ValueError(f"avg_entry_price must be > 0, got {self.avg_entry_price}")
-        if (self.avg_entry_price is None) != (self.quantity == 0):
-            raise ValueError("avg_entry_price is set exactly when the position is not flat")
+        if self.quantity == 0 and self.avg_entry_price is not None:
+            raise ValueError("a flat position has no avg_entry_price")
         if isinstance(self.updated_at, bool) or not isinstance(self.updated_at, int) or self.updated_at < 0:
             raise ValueError(f"updated_at must be epoch ms, got {self.updated_at!r}")
 

@@ -73,3 +73,37 @@ async def test_an_older_write_never_replaces_a_newer_one(stores: tuple[FillStore
     await stale.load()  # a deposed leader's late flush: refused by the store, logged, not raised
     kept = positions.get("main", SYMBOL)
     assert kept is not None and kept.quantity == D(9)
+
+
+async def test_fee_dust_is_written_and_a_failing_symbol_does_not_hold_up_the_others(
+    stores: tuple[FillStore, PositionStore],
+) -> None:
+    fills, positions = stores
+    # short 1 SOL, then a buy of exactly 1 paying its fee in SOL: flat, then the fee leaves -0.001 SOL
+    # of dust with no cost basis (average 0): it is stored without an entry price, not refused
+    short = fill("t1", Side.SELL, "1", "100", 1)
+    cover = Fill("cid-2", "t2", SYMBOL, Side.BUY, D("99"), D("1"), D("0.001"), "SOL", 2, False)
+    btc = Fill("cid-3", "t3", "BTC/USDT", Side.BUY, D("60000"), D("0.01"), D(0), "USDT", 3, False)
+    projection = projector(stores)
+    await projection.load()
+    real_put = positions.put
+    refused: list[str] = []
+
+    def put_failing_for_btc(record: PositionRecord) -> None:
+        if record.symbol == "BTC/USDT" and not refused:
+            refused.append(record.symbol)
+            raise RuntimeError("throttled")
+        real_put(record)
+
+    positions.put = put_failing_for_btc  # type: ignore[method-assign]
+    loop = asyncio.create_task(projection.run())
+    for one in (short, cover, btc):
+        fills.put(one)
+        projection.on_fill(one)
+    await asyncio.sleep(0.4)
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
+    dust = positions.get("main", SYMBOL)
+    assert dust is not None and (dust.quantity, dust.avg_entry_price) == (D("-0.001"), None)
+    held = positions.get("main", "BTC/USDT")  # its first write failed; SOL was written regardless
+    assert refused == ["BTC/USDT"] and held is not None and held.quantity == D("0.01")

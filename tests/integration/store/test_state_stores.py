@@ -42,6 +42,10 @@ def test_position_records_refuse_bad_input() -> None:
         PositionRecord("main", "BTCUSDT", 0.1, D("1"), D("0"), 1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="flat"):
         PositionRecord("main", "BTCUSDT", D("0"), D("1"), D("0"), 1)
+    with pytest.raises(ValueError, match="> 0"):
+        PositionRecord("main", "BTCUSDT", D("-0.001"), D("0"), D("0"), 1)
+    dust = PositionRecord("main", "BTCUSDT", D("-0.001"), None, D("0"), 1)  # fee dust: no cost basis
+    assert dust.avg_entry_price is None
 
 
 def test_balances_round_trip_and_never_go_back_in_time(store_settings: Settings) -> None:
