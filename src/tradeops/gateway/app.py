@@ -173,6 +173,7 @@ class GatewayApp:
             MarketDataConfig(thresholds),
             on_event=self.notifications.emit,
             clock=self._clock,
+            budget=WeightBudget(DEFAULT_WEIGHT_LIMIT),  # public requests: see MarketData
         )
         self._control = ControlApplier(
             ControlStore(settings), self._cancel_all_open_orders, flatten_positions=self._flatten_positions

@@ -9,6 +9,11 @@ depth sequence gap (ccxt raises ``ChecksumError`` and drops the book, so the nex
 re-subscribes and fetches a new snapshot) is reported as a resync and retried at once; any other error
 marks the feed disconnected and is retried after an exponential backoff with jitter. The loops end
 only when cancelled.
+
+Each order-book (re)subscription makes ccxt fetch a REST depth snapshot (``DEPTH_SNAPSHOT_LIMIT``
+levels); the loop charges its weight to market data's budget first, one request at a time
+(:class:`WeightGate`), and a 429/418 met by any loop blocks that budget for the venue's Retry-After, so
+resubscribing can never earn a ban.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from ccxt.base.errors import ChecksumError
 from tradeops.gateway.quality import Feed
 from tradeops.observability import get_logger
 from tradeops.venue.mapping import MappingError, venue_decimal
+from tradeops.venue.ratelimit import Weight, WeightGate
 
 __all__ = ["Backoff", "Channel", "FeedSink", "feed_tasks", "to_decimal", "top_of_book"]
 
 log = get_logger("tradeops.gateway")
 TICKER_PARAMS = {"name": "ticker"}  # the full ticker stream (bid/ask), not ccxt's default miniTicker
+DEPTH_SNAPSHOT_LIMIT = 100
+"""Levels of the REST snapshot behind a book subscription (ccxt option ``watchOrderBookLimit``): the
+weight-5 size; only the top of the book is used."""
 
 
 class Channel(StrEnum):
@@ -134,33 +143,57 @@ _STEPS: dict[Channel, Callable[[Any, str, Feed, FeedSink], Awaitable[None]]] = {
 
 
 async def supervise(
-    exchange: Any, symbol: str, feed: Feed, channel: Channel, sink: FeedSink, backoff: Backoff
+    exchange: Any,
+    symbol: str,
+    feed: Feed,
+    channel: Channel,
+    sink: FeedSink,
+    backoff: Backoff,
+    gate: WeightGate | None = None,
 ) -> None:
     """Run one channel's watch loop forever (until cancelled), reconnecting with ``backoff``."""
     step = _STEPS[channel]
+    gate = gate or WeightGate(None)
     attempt = 0
+    subscribing = channel is Channel.BOOK  # the next watch starts a subscription: a snapshot is fetched
     while True:
         try:
-            await step(exchange, symbol, feed, sink)
-            attempt = 0
+            if subscribing:
+                release = await gate.hold(Weight.DEPTH_100)
+                try:
+                    await step(exchange, symbol, feed, sink)
+                finally:
+                    release()
+            else:
+                await step(exchange, symbol, feed, sink)
+            attempt, subscribing = 0, False
         except asyncio.CancelledError:
             raise
         except ChecksumError:
+            subscribing = channel is Channel.BOOK
             sink.on_depth_gap(symbol, feed)
             await asyncio.sleep(0)
         except Exception as exc:  # every other failure: reconnect after a backoff
+            subscribing = channel is Channel.BOOK
+            gate.failed(exc, exchange)
             sink.on_feed_error(symbol, feed, channel, exc)
             await asyncio.sleep(backoff.delay(attempt))
             attempt += 1
 
 
 def feed_tasks(
-    exchange: Any, symbols: Sequence[str], feed: Feed, sink: FeedSink, backoff: Backoff
+    exchange: Any,
+    symbols: Sequence[str],
+    feed: Feed,
+    sink: FeedSink,
+    backoff: Backoff,
+    gate: WeightGate | None = None,
 ) -> list[asyncio.Task[None]]:
     """Start the ticker, trades and order-book loops of every symbol on one connection's exchange."""
     return [
         asyncio.get_running_loop().create_task(
-            supervise(exchange, symbol, feed, channel, sink, backoff), name=f"md-{feed}-{channel}-{symbol}"
+            supervise(exchange, symbol, feed, channel, sink, backoff, gate),
+            name=f"md-{feed}-{channel}-{symbol}",
         )
         for symbol in symbols
         for channel in Channel

@@ -25,15 +25,18 @@ from ccxt.base.errors import NetworkError
 
 from tradeops.domain.events import MarketDataDegraded
 from tradeops.gateway.clock import ExchangeClock, wall_ms
-from tradeops.gateway.feeds import Backoff, Channel, feed_tasks, to_decimal
+from tradeops.gateway.feeds import DEPTH_SNAPSHOT_LIMIT, Backoff, Channel, feed_tasks, to_decimal
 from tradeops.gateway.quality import Feed, FeedQuality, MarketView, QualityBook, SymbolThresholds
 from tradeops.observability import MetricUnit, emit_metric, get_logger
+from tradeops.venue.ratelimit import Weight, WeightBudget, WeightGate
 from tradeops.venue.sim_exchange import make_ccxt_exchange
 
 __all__ = ["MarketData", "MarketDataConfig", "build_sim_exchanges"]
 
 log = get_logger("tradeops.gateway")
 _STATE_VALUE = {FeedQuality.OK: 0, FeedQuality.DEGRADED: 1, FeedQuality.STALE: 2}
+FEED_OPTIONS = {"watchOrderBookLimit": DEPTH_SNAPSHOT_LIMIT}
+"""ccxt.pro options of the feed exchanges (the snapshot size that :mod:`.feeds` charges for)."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,8 @@ def build_sim_exchanges(sim_url: str, md_url: str) -> tuple[Any, Any, Any]:
 
     Market data is public: no credentials. The REST instance keeps ccxt's rate limiter on.
     """
-    primary = make_ccxt_exchange(sim_url, "", "", pro=True)
-    backup = make_ccxt_exchange(sim_url, "", "", pro=True, md_url=md_url)
+    primary = make_ccxt_exchange(sim_url, "", "", pro=True, options=FEED_OPTIONS)
+    backup = make_ccxt_exchange(sim_url, "", "", pro=True, md_url=md_url, options=FEED_OPTIONS)
     rest = make_ccxt_exchange(sim_url, "", "")
     return primary, backup, rest
 
@@ -84,8 +87,17 @@ class MarketData:
         clock: ExchangeClock | None = None,
         metrics: Metrics | None = None,
         local_ms: Callable[[], int] = wall_ms,
+        budget: WeightBudget | None = None,
     ) -> None:
+        """``budget``: the request-weight budget of market data's public REST requests (None charges
+        nothing). It is not the order path's: the simulator counts public requests per IP and signed
+        ones per key. Binance counts both per IP, where each budget's 429/418 handling still keeps
+        bans away but the two margins do not add up to one limit (docs/architecture.md)."""
         self.config = config
+        # Two gates on one budget: subscriptions queue behind each other, never in front of REST polls
+        # (the fallback when sockets hang): at most two requests are in flight when a 429 arrives.
+        self._gate = WeightGate(budget)
+        self._rest_gate = WeightGate(budget)
         self._exchanges: dict[Feed, Any] = {Feed.PRIMARY: primary, Feed.BACKUP: backup}
         self._rest = rest
         self._on_event = on_event
@@ -107,12 +119,17 @@ class MarketData:
         if self._tasks:
             raise RuntimeError("market data already started")
         exchanges = [*self._exchanges.values(), *([self._rest] if self._rest is not None else [])]
-        await asyncio.gather(*(ex.load_markets() for ex in exchanges))
+        for exchange in exchanges:
+            release = await self._gate.hold(Weight.EXCHANGE_INFO)
+            try:
+                await exchange.load_markets()
+            finally:
+                release()
         self.quality = QualityBook(self.config.symbols, started_ms=self._local_ms())  # warm-up from now
         symbols = list(self.config.symbols)
         loop = asyncio.get_running_loop()
         for feed, exchange in self._exchanges.items():
-            self._tasks += feed_tasks(exchange, symbols, feed, self, self.config.backoff)
+            self._tasks += feed_tasks(exchange, symbols, feed, self, self.config.backoff, self._gate)
         self._tasks.append(loop.create_task(self._evaluate_loop(), name="md-evaluate"))
         self._tasks.append(loop.create_task(self._metrics_loop(), name="md-metrics"))
         if self._rest is not None:
@@ -218,13 +235,17 @@ class MarketData:
             for symbol in self.config.symbols:
                 if not self.quality.needs_rest(symbol, self._local_ms()):
                     continue
+                release = await self._rest_gate.hold(Weight.TICKER_24HR_SYMBOL)
                 try:
                     ticker = await self._rest.fetch_ticker(symbol)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    self._rest_gate.failed(exc, self._rest)
                     log.warning("REST ticker poll failed", extra={"symbol": symbol, "error": repr(exc)})
                     continue
+                finally:
+                    release()
                 self.rest_polls += 1
                 stamp = ticker.get("timestamp")
                 self.quality.on_message(

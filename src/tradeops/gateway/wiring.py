@@ -24,7 +24,7 @@ from tradeops.change_management.limits_doc import check_name, flatten_limits, li
 from tradeops.domain.events import EventDetail, OrderFilled
 from tradeops.domain.limits import LimitsValidationError, RiskLimits
 from tradeops.domain.orders import Fill
-from tradeops.gateway.market_data import build_sim_exchanges
+from tradeops.gateway.market_data import FEED_OPTIONS, build_sim_exchanges
 from tradeops.gateway.oms_ports import EventSink
 from tradeops.observability import get_logger
 from tradeops.store.limits import LimitStore
@@ -95,15 +95,22 @@ class GatewayConfig:
         )
 
 
-def make_exchange(config: GatewayConfig, api_key: str, secret: str, *, pro: bool = False) -> Any:
+def make_exchange(
+    config: GatewayConfig,
+    api_key: str,
+    secret: str,
+    *,
+    pro: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> Any:
     """A ccxt (``pro``: ccxt.pro) binance on the simulator, or on Binance when no simulator is set."""
     if config.sim_url is not None:
-        return make_ccxt_exchange(config.sim_url, api_key, secret, pro=pro)
+        return make_ccxt_exchange(config.sim_url, api_key, secret, pro=pro, options=dict(options or {}))
     settings = {
         "apiKey": api_key,
         "secret": secret,
         "enableRateLimit": True,
-        "options": copy.deepcopy(SPOT_ONLY_OPTIONS),
+        "options": {**copy.deepcopy(SPOT_ONLY_OPTIONS), **(options or {})},
     }
     if pro:
         import ccxt.pro
@@ -126,7 +133,8 @@ def market_data_exchanges(config: GatewayConfig) -> tuple[Any, Any, Any]:
     """(primary, backup, REST) public exchanges; the backup uses the simulator's market-data port."""
     if config.sim_url is not None:
         return build_sim_exchanges(config.sim_url, config.sim_md_url or config.sim_url)
-    primary, backup = make_exchange(config, "", "", pro=True), make_exchange(config, "", "", pro=True)
+    primary = make_exchange(config, "", "", pro=True, options=FEED_OPTIONS)
+    backup = make_exchange(config, "", "", pro=True, options=FEED_OPTIONS)
     return primary, backup, make_exchange(config, "", "")
 
 

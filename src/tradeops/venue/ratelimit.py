@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from ccxt.base.errors import DDoSProtection, RateLimitExceeded
+
 WINDOW_MS = 60_000
 USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
 RETRY_AFTER_HEADER = "retry-after"
@@ -43,6 +45,9 @@ class Weight(IntEnum):
     OPEN_ORDERS_ALL = 80
     MY_TRADES = 20
     ACCOUNT = 20
+    DEPTH_100 = 5
+    """GET /api/v3/depth with limit <= 100: the snapshot behind each order-book (re)subscription."""
+    TICKER_24HR_SYMBOL = 2
 
 
 def _wall_ms() -> int:
@@ -206,3 +211,51 @@ class BudgetRegistry:
         if budget is None:
             budget = self._budgets[api_key] = self._factory()
         return budget
+
+
+class WeightGate:
+    """Requests that ccxt makes on its own (the depth snapshot of an order-book subscription, market-data
+    ticker polls), charged to a shared :class:`WeightBudget` and sent one at a time.
+
+    One at a time (each holds the gate until answered, at most ``hold_s``) is what keeps a ban away when
+    the venue's limit is lower than the budget believes: the first 429 blocks the budget for its
+    Retry-After before the next request goes out, instead of six resubscriptions meeting six 429s at
+    once. Without a budget nothing is charged, but requests are still spaced.
+    """
+
+    def __init__(self, budget: WeightBudget | None, *, hold_s: float = 2.0) -> None:
+        self.budget = budget
+        self._hold_s = hold_s
+        self._one = asyncio.Lock()
+
+    async def hold(self, weight: int) -> Callable[[], None]:
+        """Wait for the gate and charge ``weight``; call the returned function once answered (it is also
+        released after ``hold_s`` so a request that hangs blocks nobody for long)."""
+        await self._one.acquire()
+        try:
+            if self.budget is not None:
+                await self.budget.acquire(weight)
+        except BaseException:
+            self._one.release()
+            raise
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                timer.cancel()
+                self._one.release()
+
+        timer = asyncio.get_running_loop().call_later(self._hold_s, release)
+        return release
+
+    def failed(self, error: BaseException, exchange: Any) -> bool:
+        """If ``error`` is the venue refusing for weight (429, 418), block the budget; True if it was."""
+        if not isinstance(error, RateLimitExceeded | DDoSProtection):
+            return False
+        if self.budget is not None:
+            status = 418 if " 418 " in f" {error} " else 429
+            headers = getattr(exchange, "last_response_headers", None) or {}
+            self.budget.observe(status, headers)
+        return True

@@ -8,12 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ccxt.base.errors import ChecksumError, NetworkError
+from ccxt.base.errors import ChecksumError, NetworkError, RateLimitExceeded
 
 from tradeops.domain.events import MarketDataDegraded
 from tradeops.gateway.feeds import Backoff, Channel, supervise, to_decimal, top_of_book
 from tradeops.gateway.market_data import MarketData, MarketDataConfig
 from tradeops.gateway.quality import Feed, FeedQuality, SymbolThresholds
+from tradeops.venue.ratelimit import Weight, WeightBudget, WeightGate
 
 S = "BTC/USDT"
 T0 = 1_700_000_000_000
@@ -51,6 +52,7 @@ class ScriptedExchange:
         self.script = deque(script)
         self.calls = 0
         self.closed = False
+        self.last_response_headers: dict[str, str] = {}
 
     async def _next(self) -> Any:
         self.calls += 1
@@ -97,6 +99,40 @@ async def test_depth_gap_is_a_resync_and_errors_reconnect() -> None:
     assert sink.gaps == 1 and [type(e) for e in sink.errors] == [NetworkError]
     assert sink.updates[-1] == (S, Feed.PRIMARY, T0, Decimal("60000.1"), Decimal("60000.2"), True)
     assert len(sink.updates) == 2 and exchange.calls == 5
+
+
+class CountingBudget(WeightBudget):
+    def __init__(self) -> None:
+        super().__init__(6000)
+        self.charged: list[int] = []
+
+    async def acquire(self, weight: int) -> None:
+        self.charged.append(weight)
+        await super().acquire(weight)
+
+
+async def test_each_book_subscription_charges_its_snapshot_and_a_429_blocks_the_shared_budget() -> None:
+    book = {"timestamp": T0, "bids": [[60000.1, 1.0]], "asks": [[60000.2, 2.0]]}
+    limited = RateLimitExceeded('binance 429 Too Many Requests {"code":-1003}')
+    exchange = ScriptedExchange([book, book, ChecksumError("gap"), book, limited, book])
+    exchange.last_response_headers = {"Retry-After": "30", "X-MBX-USED-WEIGHT-1M": "1200"}
+    budget, sink = CountingBudget(), Recorder()
+    gate = WeightGate(budget)
+    task = asyncio.create_task(
+        supervise(exchange, S, Feed.PRIMARY, Channel.BOOK, sink, Backoff(initial_s=0.001), gate)
+    )
+    for _ in range(200):
+        if budget.blocked_for_s() > 0:
+            break
+        await asyncio.sleep(0.005)
+    # subscribed once, resubscribed after the gap and after the 429; steady updates charge nothing
+    assert budget.charged == [Weight.DEPTH_100] * 3 and budget.stats.throttled_429 == 1
+    assert 25 < budget.blocked_for_s() <= 30  # every caller of the budget now waits out the Retry-After
+    await asyncio.sleep(0.05)
+    assert exchange.calls == 5  # the resubscription itself waits too
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def test_a_snapshot_only_book_is_not_a_live_message() -> None:
