@@ -36,7 +36,9 @@ def test_the_kill_switch_halts_trading_and_the_open_orders_disappear(stack: Stac
         expect_order_state(page, resting, "OPEN")
         page.get_by_label("Status").select_option("OPEN")
         open_orders = page.locator("tr[data-order-id]")
-        expect(open_orders.first).to_be_visible(timeout=OPEN_ORDERS_WITHIN_MS)
+        # the filtered list has loaded once the resting order's row is in it (the unfiltered rows may
+        # still be on screen for a moment after the filter changes)
+        expect(page.locator(f'tr[data-order-id="{resting}"]')).to_be_visible(timeout=OPEN_ORDERS_WITHIN_MS)
         opened: list[str] = open_orders.evaluate_all("rows => rows.map(r => r.dataset.orderId)")
         assert resting in opened
 
