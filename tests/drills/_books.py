@@ -205,7 +205,10 @@ async def check_books(rig: DrillRig, intents: Iterable[TradeIntent] | None = Non
             continue
         venue_state = VENUE_STATUS_TO_STATE[venue["status"]]
         if mine.is_terminal and mine.state is not venue_state:
-            problems.append(f"{cid}: local {mine.state.value}, venue {venue['status']}")
+            problems.append(
+                f"{cid}: local {mine.state.value}, venue {venue['status']} (venue order {venue['orderId']} "
+                f"updated {venue['updateTime']}; local id {mine.venue_order_id} updated {mine.updated_at})"
+            )
         if mine.is_terminal and mine.filled_quantity != Decimal(venue["executedQty"]):
             problems.append(
                 f"{cid}: local filled {mine.filled_quantity}, venue executed {venue['executedQty']}"
