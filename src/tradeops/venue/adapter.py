@@ -35,6 +35,7 @@ from tradeops.venue.mapping import (
     OcoResult,
     VenueOrder,
     balances_from_ccxt,
+    cancel_from_ccxt,
     fill_from_ccxt_trade,
     oco_from_ccxt,
     oco_request,
@@ -319,7 +320,7 @@ class VenueAdapter:
 
         async def op(ex: binance) -> VenueOrder:
             raw = await ex.cancel_order(None, symbol, {"origClientOrderId": client_order_id})
-            return self._remember(order_from_ccxt(raw))
+            return self._remember(cancel_from_ccxt(raw, client_order_id))
 
         return await self._call(CallKind.CANCEL, Weight.ORDER_DELETE, op)
 

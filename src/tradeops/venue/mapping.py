@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -229,6 +229,17 @@ def order_from_ccxt(order: Mapping[str, Any]) -> VenueOrder:
         updated_at=_optional_int(order.get("lastUpdateTimestamp"), f"{what} lastUpdateTimestamp"),
         list_id=None if list_id is None or list_id < 0 else list_id,
     )
+
+
+def cancel_from_ccxt(order: Mapping[str, Any], client_order_id: str) -> VenueOrder:
+    """The order a cancel answered for: Binance puts the cancel request's own id in ``clientOrderId``
+    (which ccxt reads) and the order's in ``origClientOrderId``. Raises if the answer is for another order."""
+    parsed = order_from_ccxt(order)
+    info = order["info"]
+    original = info.get("origClientOrderId") if isinstance(info, Mapping) else None
+    if original is not None and original != client_order_id:
+        raise MappingError(f"cancel of {client_order_id} answered for {original}")
+    return replace(parsed, client_order_id=client_order_id)
 
 
 def balances_from_ccxt(balance: Mapping[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:

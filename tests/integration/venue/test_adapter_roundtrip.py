@@ -44,8 +44,10 @@ async def test_limit_submit_fetch_cancel_round_trip(
 
     canceled = _accepted_order(await adapter.cancel("BTC/USDT", order.client_order_id))
     assert canceled.status == "CANCELED"
+    # the answer names the cancelled order (Binance's clientOrderId there is the cancel request's id)
+    assert canceled.client_order_id == order.client_order_id
     after = _accepted_order(await adapter.fetch_order("BTC/USDT", order.client_order_id))
-    assert after.status == "CANCELED"
+    assert after.status == "CANCELED" and after.venue_order_id == canceled.venue_order_id
 
     again = await adapter.cancel("BTC/USDT", order.client_order_id)
     assert isinstance(again, Rejected) and again.code in (-2011, -2013), again

@@ -13,6 +13,7 @@ from tradeops.domain.values import Side
 from tradeops.venue.mapping import (
     MappingError,
     balances_from_ccxt,
+    cancel_from_ccxt,
     fill_from_ccxt_trade,
     oco_from_ccxt,
     order_from_ccxt,
@@ -167,3 +168,17 @@ def test_oco_result_maps_the_list_and_its_legs() -> None:
     assert [leg.client_order_id for leg in result.legs] == ["o-tp", "o-sl"]
     with pytest.raises(MappingError, match="orderListId"):
         oco_from_ccxt({"listClientOrderId": "o"}, legs)
+
+
+def test_a_cancel_answer_is_the_cancelled_order_not_the_cancel_request() -> None:
+    """Binance answers DELETE /api/v3/order with the cancel's own id in clientOrderId (ccxt reads that)."""
+    info = {"type": "LIMIT", "status": "CANCELED", "orderListId": -1, "origClientOrderId": "cid-0001"}
+    answer = ccxt_order(clientOrderId="c4KBVeNl4ELvuJfZtnNAZ5", filled=0.0, trades=[], info=info)
+    cancelled = cancel_from_ccxt(answer, "cid-0001")
+    assert (cancelled.client_order_id, cancelled.venue_order_id, cancelled.status) == (
+        "cid-0001",
+        "12345",
+        "CANCELED",
+    )
+    with pytest.raises(MappingError, match="answered for cid-0001"):
+        cancel_from_ccxt(answer, "cid-0002")
