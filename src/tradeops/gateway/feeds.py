@@ -19,6 +19,7 @@ resubscribing can never earn a ban.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -158,13 +159,7 @@ async def supervise(
     subscribing = channel is Channel.BOOK  # the next watch starts a subscription: a snapshot is fetched
     while True:
         try:
-            if subscribing:
-                release = await gate.hold(Weight.DEPTH_100)
-                try:
-                    await step(exchange, symbol, feed, sink)
-                finally:
-                    release()
-            else:
+            async with gate.request(Weight.DEPTH_100) if subscribing else contextlib.nullcontext():
                 await step(exchange, symbol, feed, sink)
             attempt, subscribing = 0, False
         except asyncio.CancelledError:

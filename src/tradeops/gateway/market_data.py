@@ -120,11 +120,8 @@ class MarketData:
             raise RuntimeError("market data already started")
         exchanges = [*self._exchanges.values(), *([self._rest] if self._rest is not None else [])]
         for exchange in exchanges:
-            release = await self._gate.hold(Weight.EXCHANGE_INFO)
-            try:
+            async with self._gate.request(Weight.EXCHANGE_INFO):
                 await exchange.load_markets()
-            finally:
-                release()
         self.quality = QualityBook(self.config.symbols, started_ms=self._local_ms())  # warm-up from now
         symbols = list(self.config.symbols)
         loop = asyncio.get_running_loop()
@@ -235,17 +232,15 @@ class MarketData:
             for symbol in self.config.symbols:
                 if not self.quality.needs_rest(symbol, self._local_ms()):
                     continue
-                release = await self._rest_gate.hold(Weight.TICKER_24HR_SYMBOL)
                 try:
-                    ticker = await self._rest.fetch_ticker(symbol)
+                    async with self._rest_gate.request(Weight.TICKER_24HR_SYMBOL):
+                        ticker = await self._rest.fetch_ticker(symbol)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     self._rest_gate.failed(exc, self._rest)
                     log.warning("REST ticker poll failed", extra={"symbol": symbol, "error": repr(exc)})
                     continue
-                finally:
-                    release()
                 self.rest_polls += 1
                 stamp = ticker.get("timestamp")
                 self.quality.on_message(

@@ -221,7 +221,7 @@ class ReconcileService:
         snapshot = await asyncio.to_thread(self._local.read, config.symbols, since, as_of)
         venue = await collect_venue_report(
             self._adapter,
-            symbols=set(snapshot.symbols),
+            symbols=snapshot.symbols,
             local_orders=snapshot.book.orders,
             since=since,
             as_of=as_of,

@@ -14,9 +14,10 @@ venue's count, so it would only add latency on top of this budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -228,9 +229,10 @@ class WeightGate:
         self._hold_s = hold_s
         self._one = asyncio.Lock()
 
-    async def hold(self, weight: int) -> Callable[[], None]:
-        """Wait for the gate and charge ``weight``; call the returned function once answered (it is also
-        released after ``hold_s`` so a request that hangs blocks nobody for long)."""
+    @contextlib.asynccontextmanager
+    async def request(self, weight: int) -> AsyncIterator[None]:
+        """Wait for the gate and charge ``weight``; the gate is held while the block runs, and released
+        after ``hold_s`` at the latest so a request that hangs blocks nobody for long."""
         await self._one.acquire()
         try:
             if self.budget is not None:
@@ -244,11 +246,14 @@ class WeightGate:
             nonlocal released
             if not released:
                 released = True
-                timer.cancel()
                 self._one.release()
 
         timer = asyncio.get_running_loop().call_later(self._hold_s, release)
-        return release
+        try:
+            yield
+        finally:
+            timer.cancel()
+            release()
 
     def failed(self, error: BaseException, exchange: Any) -> bool:
         """If ``error`` is the venue refusing for weight (429, 418), block the budget; True if it was."""
