@@ -44,6 +44,8 @@ ORDERS_STREAM = "orders"
 VENUE_FINAL = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED, OrderState.REJECTED})
 UNSETTLED = frozenset({OrderState.NEW, OrderState.SUBMITTING, OrderState.UNKNOWN, OrderState.CANCELING})
 _PAGE = 500
+_STABLE_ATTEMPTS = 5
+"""Reads of the three sides until the venue stayed the same across one (:func:`_venue_facts`)."""
 
 
 @dataclass
@@ -128,6 +130,18 @@ def _venue_fill(raw: Mapping[str, Any], cid: str, symbol: str) -> Fill:
     )
 
 
+def _venue_facts(state: Mapping[str, Any]) -> tuple[frozenset[tuple[Any, ...]], int]:
+    """What of the venue's state the checker compares: the rig's orders (status, executed) and fills.
+
+    The local sides are read after the venue: a venue that changed meanwhile (an expiry cancel, a resting
+    order filled) would show the local side ahead of it, a disagreement of the read, not of the books.
+    """
+    orders = frozenset(
+        (o["orderId"], o["status"], o["executedQty"]) for o in state["orders"] if o["apiKey"] == KEY["apiKey"]
+    )
+    return orders, sum(1 for f in state["fills"] if f["apiKey"] == KEY["apiKey"])
+
+
 def _fill_key(fill: Fill) -> tuple[str, str]:
     return fill.symbol, fill.trade_id
 
@@ -140,10 +154,16 @@ async def check_books(rig: DrillRig, intents: Iterable[TradeIntent] | None = Non
     """Compare journal, projections and venue; every disagreement goes into ``report.problems``."""
     report = BooksReport()
     unified = {s.replace("/", ""): s for s in rig.sim.server.config.symbols}
-    state = await rig.sim_state()
+    for _ in range(_STABLE_ATTEMPTS):
+        state = await rig.sim_state()
+        orders, fills, positions = await asyncio.to_thread(_read_local, rig.settings, unified.values())
+        journal = await asyncio.to_thread(_read_journal, rig.settings, report)
+        if _venue_facts(await rig.sim_state()) == _venue_facts(state):
+            break
+        report.problems.clear()
+    else:
+        report.problems.append(f"the venue changed during each of {_STABLE_ATTEMPTS} reads of the books")
     venue_orders = [o for o in state["orders"] if o["apiKey"] == KEY["apiKey"]]
-    orders, fills, positions = await asyncio.to_thread(_read_local, rig.settings, unified.values())
-    journal = await asyncio.to_thread(_read_journal, rig.settings, report)
     local = {o.client_order_id: o for o in orders}
     report.local_orders, report.venue_orders, report.local_fills = len(local), len(venue_orders), len(fills)
     report.states = Counter(o.state.value for o in local.values())

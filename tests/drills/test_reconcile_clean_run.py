@@ -39,9 +39,9 @@ from tradeops.reconciliation.service import ReconcileConfig, RunReport
 from tradeops.sim.server.weights import DEFAULT_WEIGHT_PER_MINUTE, Verdict
 from tradeops.store.recon import BreakStatus, ReconStore, RunOutcome, RunRecord
 
-from ._books import assert_books_agree, books_settled
+from ._books import wait_books_agree
 from ._gateway import QUANTITIES, Made, describe, feed, rest_price, trading_gateway
-from ._rig import DrillRig, intent, open_rig, until
+from ._rig import DrillRig, intent, open_rig
 
 pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(300)]
 
@@ -177,8 +177,7 @@ async def test_two_hundred_passes_during_normal_trading_find_no_break(aws_settin
             recorded = await asyncio.to_thread(lambda s=status: list(store.all_breaks(s)))
             assert recorded == [], f"{status} breaks recorded: {recorded}"
 
-        await until(lambda: books_settled(rig, intents), SETTLE_S, "the books settle after trading stops")
-        books = await assert_books_agree(rig, intents)
+        books = await wait_books_agree(rig, intents, timeout_s=SETTLE_S)
         figures = {
             "passes": len(reports),
             "intents": len(intents),
