@@ -32,7 +32,8 @@ from ccxt.base.errors import ChecksumError
 from tradeops.gateway.quality import Feed
 from tradeops.observability import get_logger
 from tradeops.venue.mapping import MappingError, venue_decimal
-from tradeops.venue.ratelimit import Weight, WeightGate
+from tradeops.venue.ratelimit import Weight
+from tradeops.venue.weight_gate import WeightGate
 
 __all__ = ["Backoff", "Channel", "FeedSink", "feed_tasks", "to_decimal", "top_of_book"]
 

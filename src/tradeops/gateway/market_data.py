@@ -28,8 +28,9 @@ from tradeops.gateway.clock import ExchangeClock, wall_ms
 from tradeops.gateway.feeds import DEPTH_SNAPSHOT_LIMIT, Backoff, Channel, feed_tasks, to_decimal
 from tradeops.gateway.quality import Feed, FeedQuality, MarketView, QualityBook, SymbolThresholds
 from tradeops.observability import MetricUnit, emit_metric, get_logger
-from tradeops.venue.ratelimit import Weight, WeightBudget, WeightGate
+from tradeops.venue.ratelimit import Weight, WeightBudget
 from tradeops.venue.sim_exchange import make_ccxt_exchange
+from tradeops.venue.weight_gate import WeightGate
 
 __all__ = ["MarketData", "MarketDataConfig", "build_sim_exchanges"]
 

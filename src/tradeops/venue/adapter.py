@@ -44,6 +44,7 @@ from tradeops.venue.mapping import (
     plain,
 )
 from tradeops.venue.outcomes import (
+    DEADLINE_PASSED,
     Accepted,
     CallKind,
     Failure,
@@ -53,7 +54,7 @@ from tradeops.venue.outcomes import (
     Unknown,
     classify,
 )
-from tradeops.venue.ratelimit import Weight, WeightBudget, request_weight_limit
+from tradeops.venue.ratelimit import Weight, WeightBudget, WeightUnavailable, request_weight_limit
 
 T = TypeVar("T")
 ExchangeFactory = Callable[[ExchangeCredentials], binance]
@@ -226,8 +227,19 @@ class VenueAdapter:
         op: Callable[[binance], Awaitable[T]],
         *,
         needs_markets: bool = True,
+        deadline_ms: int | None = None,
     ) -> Accepted[T] | Failure:
-        await self._budget.acquire(weight)
+        """Charge ``weight`` and run ``op`` on the current session; a call that could only leave after
+        ``deadline_ms`` (local epoch ms) is not sent: ``Rejected`` with ``DEADLINE_PASSED``."""
+        try:
+            async with self._budget.request(weight, deadline_ms=deadline_ms):
+                return await self._run(kind, op, needs_markets)
+        except WeightUnavailable as exc:  # a charge of this call gave way: nothing (more) was sent
+            return Rejected(None, str(exc), DEADLINE_PASSED)
+
+    async def _run(
+        self, kind: CallKind, op: Callable[[binance], Awaitable[T]], needs_markets: bool
+    ) -> Accepted[T] | Failure:
         session = self._session  # chosen at send time: a call keeps the key it was sent with
         session.inflight += 1
         _LAST_RESPONSE.set(None)
@@ -237,6 +249,8 @@ class VenueAdapter:
                 await self._budget.acquire(Weight.EXCHANGE_INFO)
                 await exchange.load_markets()
             value = await op(exchange)
+        except WeightUnavailable:
+            raise
         except Exception as exc:
             failure = self._classify(exc, kind)
             log.warning(
@@ -300,7 +314,9 @@ class VenueAdapter:
                 raise NotSent(f"price {price} is not on the tick grid of {symbol}")
 
     async def submit(self, order: Order) -> SubmitOutcome:
-        """Send ``order`` with ``newClientOrderId = order.client_order_id``; FULL response with fills."""
+        """Send ``order`` with ``newClientOrderId = order.client_order_id``; FULL response with fills.
+
+        An order whose intent expires is sent before ``expires_at_ms`` or not at all (``DEADLINE_PASSED``)."""
         symbol = order.symbol
         ccxt_type, price, params = order_request(order)
 
@@ -313,7 +329,7 @@ class VenueAdapter:
             )
             return self._remember(order_from_ccxt(raw))
 
-        return await self._call(CallKind.SUBMIT, Weight.ORDER_POST, op)
+        return await self._call(CallKind.SUBMIT, Weight.ORDER_POST, op, deadline_ms=order.expires_at_ms)
 
     async def cancel(self, symbol: str, client_order_id: str) -> CancelOutcome:
         """Cancel by ``origClientOrderId``; an order the venue does not know is ``Rejected`` (-2013/-2011)."""

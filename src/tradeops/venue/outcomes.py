@@ -72,6 +72,10 @@ class Retryable:
 Failure = Rejected | Unknown | Retryable
 
 
+DEADLINE_PASSED = "DeadlinePassed"
+"""``Rejected.error_type`` of a request not sent because its deadline (the intent's expiry) came first."""
+
+
 class NotSent(Exception):
     """Raised before any request left (bad input caught locally): the outcome is a definitive Rejected."""
 

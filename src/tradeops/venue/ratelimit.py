@@ -9,6 +9,12 @@ FIFO under one lock, so one waiter sleeps and the rest queue behind it); every r
 ``Retry-After`` blocks every caller until then. ccxt's own ``enableRateLimit`` throttle is turned off
 by the adapter: it spaces calls by a fixed delay per cost and knows neither the minute window nor the
 venue's count, so it would only add latency on top of this budget.
+
+A 429 also means the configured limit was wrong (or another client of the key spent it): the venue's
+count on the window's last answer it did not refuse becomes the limit, and requests go one at a time
+(:meth:`WeightBudget.request`), both for ``LEARNED_FOR_MS``. Requests made concurrently would each
+meet a 429, and a burst of 429s is what earns a 418. A caller with a deadline (an order whose intent
+expires, :func:`send_by` for reads deep in a call chain) gives way rather than wait past it.
 """
 
 from __future__ import annotations
@@ -17,14 +23,19 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from ccxt.base.errors import DDoSProtection, RateLimitExceeded
+from tradeops.observability import get_logger
 
+_log = get_logger("tradeops.venue")
 WINDOW_MS = 60_000
+LEARNED_FOR_MS = 10 * WINDOW_MS
+"""How long a 429 makes the budget careful: the limit it taught holds (another client of the key may have
+caused it) and requests go one at a time (:meth:`WeightBudget.request`)."""
 USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
 RETRY_AFTER_HEADER = "retry-after"
 
@@ -75,6 +86,46 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
+class WeightUnavailable(Exception):
+    """No request weight before the caller's deadline: nothing was charged, so nothing may be sent."""
+
+    def __init__(self, deadline_ms: int, free_at_ms: int | None) -> None:
+        if free_at_ms is None:
+            detail = "still queued behind earlier requests at the deadline"
+        else:
+            detail = f"the next is free {free_at_ms - deadline_ms} ms after it"
+        super().__init__(f"no request weight before the deadline: {detail}")
+        self.deadline_ms = deadline_ms
+        self.free_at_ms = free_at_ms
+
+
+_SEND_BY: ContextVar[int | None] = ContextVar("tradeops_send_by_ms", default=None)
+
+
+@contextlib.contextmanager
+def send_by(deadline_ms: int | None) -> Iterator[None]:
+    """Within this block every :meth:`WeightBudget.acquire` of the task gives way at ``deadline_ms``
+    (local epoch ms; None: no deadline), for requests deep in a call chain that are only worth making
+    before it (the balance read behind an intent's risk check). Tasks started inside inherit it: keep
+    the block around the one call, never around work that must go on after the deadline."""
+    token = _SEND_BY.set(deadline_ms)
+    try:
+        yield
+    finally:
+        _SEND_BY.reset(token)
+
+
+def scoped_deadline() -> int | None:
+    """The deadline of the innermost :func:`send_by` block of this task (None outside one)."""
+    return _SEND_BY.get()
+
+
+def _earliest(deadline_ms: int | None, other_ms: int | None) -> int | None:
+    if deadline_ms is None or other_ms is None:
+        return other_ms if deadline_ms is None else deadline_ms
+    return min(deadline_ms, other_ms)
+
+
 @dataclass
 class BudgetStats:
     """What the budget saw: venue refusals (should stay 0) and how often callers waited."""
@@ -82,6 +133,10 @@ class BudgetStats:
     throttled_429: int = 0
     banned_418: int = 0
     waits: int = 0
+    gave_up: int = 0
+    learned_limit: int = 0
+    """The last limit learned from a 429 (0: none): lower than the configured one."""
+    """Callers that would have waited past their deadline (:class:`WeightUnavailable`)."""
 
 
 class WeightBudget:
@@ -109,6 +164,11 @@ class WeightBudget:
         self._window = -1
         self._used = 0
         self._blocked_until_ms = 0
+        self._ok_used = 0  # the venue's count on this window's last answers that were not refusals
+        self._learned = 0  # a lower limit learned from a 429 (0: none), until ``_learned_until_ms``
+        self._learned_until_ms = 0
+        self._cautious_until_ms = 0  # after a 429/418: one request in flight at a time until then
+        self._turn = asyncio.Lock()
         self.stats = BudgetStats()
         self._limit = 0
         self.configure(limit_per_minute)
@@ -128,12 +188,20 @@ class WeightBudget:
 
     @property
     def limit(self) -> int:
+        """The configured limit, or the lower one learned from a 429 while that lasts (``LEARNED_FOR_MS``)."""
+        if self._learned and self._clock() < self._learned_until_ms:
+            return min(self._limit, self._learned)
         return self._limit
+
+    @property
+    def cautious(self) -> bool:
+        """Whether the venue refused for weight within ``LEARNED_FOR_MS``: requests then go one at a time."""
+        return self._clock() < self._cautious_until_ms
 
     @property
     def capacity(self) -> int:
         """Weight this budget spends per minute: the limit less the safety margin (at least 1)."""
-        return max(1, math.floor(self._limit * (1 - self._margin)))
+        return max(1, math.floor(self.limit * (1 - self._margin)))
 
     @property
     def used(self) -> int:
@@ -147,36 +215,109 @@ class WeightBudget:
     def _roll(self, now: int) -> None:
         window = (now - self._guard_ms) // WINDOW_MS
         if window > self._window:
-            self._window, self._used = window, 0
+            self._window, self._used, self._ok_used = window, 0, 0
         elif window < self._window:  # the venue clock estimate moved back: assume that minute is spent
             self._window, self._used = window, max(self._used, self.capacity)
 
     def _next_window_ms(self) -> int:
         return (self._window + 1) * WINDOW_MS + self._guard_ms
 
-    async def acquire(self, weight: int) -> None:
-        """Charge ``weight`` before a request, waiting (FIFO) for the window or a Retry-After to pass."""
+    async def acquire(self, weight: int, *, deadline_ms: int | None = None) -> None:
+        """Charge ``weight`` before a request, waiting (FIFO) for the window or a Retry-After to pass.
+
+        With ``deadline_ms`` (local epoch ms; or :func:`send_by`'s) a caller gives way with
+        :class:`WeightUnavailable` instead of waiting past it: at once when the budget itself would make
+        it wait too long, at the deadline when it is still queued behind earlier callers. A request only
+        worth sending before then (an order whose intent expires) is dropped, and the queue goes on.
+        """
         if weight < 1:
             raise ValueError(f"weight must be >= 1, got {weight}")
-        async with self._lock:
+        if weight > self._limit:
+            raise ValueError(f"weight {weight} exceeds the per-minute limit {self._limit}")
+        deadline_ms = _earliest(deadline_ms, scoped_deadline())
+        await self._enter(weight, deadline_ms)
+        try:
             waited = False
             while True:
                 now = self._clock()
                 self._roll(now)
-                capacity = self.capacity
-                if weight > capacity:
-                    raise ValueError(f"weight {weight} exceeds the per-minute capacity {capacity}")
-                if self._blocked_until_ms > now:
-                    delay_ms = self._blocked_until_ms - now
-                elif self._used + weight <= capacity:
+                delay_ms = self._delay_ms(weight, now)
+                if delay_ms == 0:
                     self._used += weight
                     return
-                else:
-                    delay_ms = self._next_window_ms() - now
+                self._give_way_if_late(deadline_ms, delay_ms)
                 if not waited:
                     self.stats.waits += 1
                     waited = True
-                await self._sleep(max(delay_ms, 1) / 1000)
+                await self._sleep(delay_ms / 1000)
+        finally:
+            self._lock.release()
+
+    @contextlib.asynccontextmanager
+    async def request(self, weight: int, *, deadline_ms: int | None = None) -> AsyncIterator[None]:
+        """:meth:`acquire` for one request sent inside the block. While :attr:`cautious` the blocks run one
+        at a time, each re-checking the Retry-After block before its request leaves, so after a 429
+        the venue sees at most one refused request per window (a burst of them is what earns a 418)."""
+        deadline_ms = _earliest(deadline_ms, scoped_deadline())
+        turn = False
+        try:
+            if self.cautious:
+                await self._take_turn(deadline_ms)
+                turn = True
+            await self.acquire(weight, deadline_ms=deadline_ms)
+            if self.cautious and not turn:  # a 429 came while this caller waited for its weight
+                await self._take_turn(deadline_ms)
+                turn = True
+                await self._wait_unblocked(deadline_ms)
+            yield
+        finally:
+            if turn:
+                self._turn.release()
+
+    async def _take_turn(self, deadline_ms: int | None) -> None:
+        if deadline_ms is None:
+            await self._turn.acquire()
+            return
+        try:
+            async with asyncio.timeout(max(0, deadline_ms - self._local_clock()) / 1000):
+                await self._turn.acquire()
+        except TimeoutError:
+            self.stats.gave_up += 1
+            raise WeightUnavailable(deadline_ms, None) from None
+
+    async def _wait_unblocked(self, deadline_ms: int | None) -> None:
+        while (delay_ms := self._blocked_until_ms - self._clock()) > 0:
+            self._give_way_if_late(deadline_ms, delay_ms)
+            await self._sleep(delay_ms / 1000)
+
+    async def _enter(self, weight: int, deadline_ms: int | None) -> None:
+        """Take the FIFO lock; with a deadline, only while it can still be met."""
+        if deadline_ms is None or not self._lock.locked():
+            await self._lock.acquire()
+            return
+        now = self._clock()
+        self._roll(now)
+        self._give_way_if_late(deadline_ms, self._delay_ms(weight, now))  # a queue only adds to it
+        try:
+            async with asyncio.timeout(max(0, deadline_ms - self._local_clock()) / 1000):
+                await self._lock.acquire()
+        except TimeoutError:
+            self.stats.gave_up += 1
+            raise WeightUnavailable(deadline_ms, None) from None
+
+    def _delay_ms(self, weight: int, now: int) -> int:
+        """How long ``weight`` must wait from ``now`` (0: it may go), ignoring callers queued before it."""
+        if self._blocked_until_ms > now:
+            return self._blocked_until_ms - now
+        if self._used + weight <= self.capacity or self._used == 0:  # or alone in a fresh window
+            return 0
+        return max(1, self._next_window_ms() - now)
+
+    def _give_way_if_late(self, deadline_ms: int | None, delay_ms: int) -> None:
+        free_at = self._local_clock() + delay_ms
+        if deadline_ms is not None and free_at > deadline_ms:
+            self.stats.gave_up += 1
+            raise WeightUnavailable(deadline_ms, free_at)
 
     def observe(self, status: int, headers: Mapping[str, Any]) -> None:
         """Reconcile with one response: the venue's used weight, and a 429/418 Retry-After block."""
@@ -185,12 +326,17 @@ class WeightBudget:
         used = _header(headers, USED_WEIGHT_HEADER)
         if used is not None and used.strip().isdigit():
             self._used = max(self._used, int(used))
+            if status not in (418, 429):
+                self._ok_used = max(self._ok_used, int(used))
         if status not in (418, 429):
             return
         if status == 418:
             self.stats.banned_418 += 1
         else:
             self.stats.throttled_429 += 1
+        self._cautious_until_ms = now + LEARNED_FOR_MS
+        if 0 < self._ok_used < self.limit:
+            self._learn(self._ok_used, now)
         retry_after = _header(headers, RETRY_AFTER_HEADER)
         if retry_after is not None and retry_after.strip().isdigit():
             until = now + int(retry_after) * 1000
@@ -198,6 +344,16 @@ class WeightBudget:
             until = self._next_window_ms()
         self._blocked_until_ms = max(self._blocked_until_ms, until)
         self._used = max(self._used, self.capacity)
+
+    def _learn(self, limit: int, now: int) -> None:
+        """The venue refused past ``limit`` (its count on the last answer it did not refuse): spend no
+        more than that for ``LEARNED_FOR_MS``, then try the configured limit again."""
+        self._learned, self._learned_until_ms = limit, now + LEARNED_FOR_MS
+        self.stats.learned_limit = limit
+        _log.warning(
+            "venue weight limit lower than configured",
+            extra={"configured": self._limit, "learned": limit, "for_s": LEARNED_FOR_MS // 1000},
+        )
 
 
 class BudgetRegistry:
@@ -212,55 +368,3 @@ class BudgetRegistry:
         if budget is None:
             budget = self._budgets[api_key] = self._factory()
         return budget
-
-
-class WeightGate:
-    """Requests that ccxt makes on its own (the depth snapshot of an order-book subscription, market-data
-    ticker polls), charged to a shared :class:`WeightBudget` and sent one at a time.
-
-    One at a time (each holds the gate until answered, at most ``hold_s``) is what keeps a ban away when
-    the venue's limit is lower than the budget believes: the first 429 blocks the budget for its
-    Retry-After before the next request goes out, instead of six resubscriptions meeting six 429s at
-    once. Without a budget nothing is charged, but requests are still spaced.
-    """
-
-    def __init__(self, budget: WeightBudget | None, *, hold_s: float = 2.0) -> None:
-        self.budget = budget
-        self._hold_s = hold_s
-        self._one = asyncio.Lock()
-
-    @contextlib.asynccontextmanager
-    async def request(self, weight: int) -> AsyncIterator[None]:
-        """Wait for the gate and charge ``weight``; the gate is held while the block runs, and released
-        after ``hold_s`` at the latest so a request that hangs blocks nobody for long."""
-        await self._one.acquire()
-        try:
-            if self.budget is not None:
-                await self.budget.acquire(weight)
-        except BaseException:
-            self._one.release()
-            raise
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._one.release()
-
-        timer = asyncio.get_running_loop().call_later(self._hold_s, release)
-        try:
-            yield
-        finally:
-            timer.cancel()
-            release()
-
-    def failed(self, error: BaseException, exchange: Any) -> bool:
-        """If ``error`` is the venue refusing for weight (429, 418), block the budget; True if it was."""
-        if not isinstance(error, RateLimitExceeded | DDoSProtection):
-            return False
-        if self.budget is not None:
-            status = 418 if " 418 " in f" {error} " else 429
-            headers = getattr(exchange, "last_response_headers", None) or {}
-            self.budget.observe(status, headers)
-        return True

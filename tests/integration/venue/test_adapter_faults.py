@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from tradeops.domain.orders import Order
 from tradeops.venue.adapter import Accepted, Rejected, Retryable, Unknown
 from tradeops.venue.mapping import VenueOrder
+from tradeops.venue.outcomes import DEADLINE_PASSED
 
 from .conftest import AdapterFactory, Admin
 
@@ -115,3 +118,22 @@ async def test_429_is_retryable_and_blocks_every_caller_for_retry_after(
     placed = [o for o in outcomes if isinstance(o, Accepted)]
     state = await admin.state()
     assert len(state["orders"]) == len(placed)
+
+
+async def test_an_order_that_could_only_leave_after_its_expiry_is_not_sent(
+    make_adapter: AdapterFactory, limit: Callable[..., Order], admin: Admin
+) -> None:
+    """Blocked by a 429's Retry-After past the order's expiry: refused at once, nothing reaches the venue."""
+    adapter = await make_adapter(limit=6000, use_exchange_info_limit=False)
+    await admin.faults({"kind": "weight_limit", "per_minute": 1, "ban_after": 3})
+    first = await adapter.submit(limit("50000.00"))
+    throttled = first if isinstance(first, Retryable) else await adapter.submit(limit("50000.00"))
+    assert isinstance(throttled, Retryable) and adapter.budget.blocked_for_s() > 1, throttled
+    placed = len((await admin.state())["orders"])
+    expiring = replace(limit("50000.00"), expires_at_ms=time.time_ns() // 1_000_000 + 500)
+    started = time.monotonic()
+    outcome = await adapter.submit(expiring)
+    assert time.monotonic() - started < 0.5, "the submit waited for weight it could not use in time"
+    assert isinstance(outcome, Rejected) and outcome.error_type == DEADLINE_PASSED, outcome
+    assert adapter.budget.stats.gave_up == 1 and adapter.budget.stats.banned_418 == 0
+    assert len((await admin.state())["orders"]) == placed

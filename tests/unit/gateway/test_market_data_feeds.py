@@ -14,7 +14,8 @@ from tradeops.domain.events import MarketDataDegraded
 from tradeops.gateway.feeds import Backoff, Channel, supervise, to_decimal, top_of_book
 from tradeops.gateway.market_data import MarketData, MarketDataConfig
 from tradeops.gateway.quality import Feed, FeedQuality, SymbolThresholds
-from tradeops.venue.ratelimit import Weight, WeightBudget, WeightGate
+from tradeops.venue.ratelimit import Weight, WeightBudget
+from tradeops.venue.weight_gate import WeightGate
 
 S = "BTC/USDT"
 T0 = 1_700_000_000_000

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from tradeops.venue.ratelimit import BudgetRegistry, WeightBudget, request_weight_limit
+from tradeops.venue.ratelimit import (
+    LEARNED_FOR_MS,
+    BudgetRegistry,
+    WeightBudget,
+    WeightUnavailable,
+    request_weight_limit,
+    send_by,
+)
 
 START = 1_800_000_000_000 - 1_800_000_000_000 % 60_000 + 10_000  # 10 s into a venue minute
 
@@ -69,6 +76,122 @@ async def test_waiters_queue_fifo_and_only_one_sleeps() -> None:
     assert clock.sleeps == [51.0, 60.0]  # three fit the next window, the fourth the one after
 
 
+async def test_a_wait_past_the_deadline_gives_way_at_once_and_charges_nothing() -> None:
+    clock = FakeClock()
+    b = budget(clock)
+    await b.acquire(90)
+    with pytest.raises(WeightUnavailable) as caught:
+        await b.acquire(1, deadline_ms=START + 30_000)  # the window opens 51 s on, after the deadline
+    assert caught.value.free_at_ms == START + 51_000 and caught.value.deadline_ms == START + 30_000
+    assert clock.sleeps == [] and b.used == 90
+    assert (b.stats.gave_up, b.stats.waits) == (1, 0)
+    await b.acquire(1, deadline_ms=START + 51_000)  # a deadline the window meets: it waits, then goes
+    assert clock.sleeps == [51.0] and b.used == 1
+
+
+async def test_a_caller_that_gives_way_lets_the_queue_behind_it_go_on() -> None:
+    clock = FakeClock()
+    b = budget(clock)
+    b.observe(429, {"Retry-After": "20"})  # blocked for 20 s
+    results: list[str] = []
+
+    async def take(name: str, deadline_ms: int | None) -> None:
+        try:
+            await b.acquire(10, deadline_ms=deadline_ms)
+            results.append(name)
+        except WeightUnavailable:
+            results.append(f"{name} gave way")
+
+    await asyncio.gather(
+        take("urgent", START + 5_000), take("patient", None), take("in time", START + 80_000)
+    )
+    assert results == ["urgent gave way", "patient", "in time"]
+    assert clock.sleeps == [20.0, 31.0]  # the Retry-After, then the next window (the 429 spent this one)
+
+
+async def test_a_caller_still_queued_at_its_deadline_gives_way_then() -> None:
+    clock = FakeClock()
+    released = asyncio.Event()
+
+    async def held_sleep(seconds: float) -> None:  # the head of the queue sleeps until released
+        await released.wait()
+        await clock.sleep(seconds)
+
+    b = WeightBudget(100, clock=clock, sleep=held_sleep)
+    await b.acquire(80)
+    head = asyncio.create_task(b.acquire(50))  # does not fit: sleeps for the next window, holding the queue
+    await asyncio.sleep(0)
+    with pytest.raises(WeightUnavailable, match="still queued"):  # 1 would fit, but not before the head
+        await b.acquire(1, deadline_ms=START + 200)
+    assert b.stats.gave_up == 1 and not head.done()
+    released.set()
+    await head
+    assert b.used == 50
+
+
+async def test_send_by_gives_a_deadline_to_every_charge_inside_it_and_the_earlier_one_wins() -> None:
+    clock = FakeClock()
+    b = budget(clock)
+    await b.acquire(90)
+    with send_by(START + 30_000):
+        with pytest.raises(WeightUnavailable):
+            await b.acquire(1)
+        with pytest.raises(WeightUnavailable) as caught:
+            await b.acquire(1, deadline_ms=START + 20_000)
+        assert caught.value.deadline_ms == START + 20_000
+        with send_by(None):  # an inner block may lift it
+            await b.acquire(1)
+    assert clock.sleeps == [51.0] and b.stats.gave_up == 2
+
+
+async def test_after_a_429_requests_go_one_at_a_time_and_none_leaves_while_blocked() -> None:
+    clock = FakeClock()
+    b = budget(clock, limit=6000)
+    in_flight, most, sent_at = 0, 0, []
+
+    async def call(n: int) -> None:
+        nonlocal in_flight, most
+        async with b.request(1):
+            in_flight += 1
+            most = max(most, in_flight)
+            sent_at.append(clock.now_ms)
+            await asyncio.sleep(0)  # the request is on the wire
+            if n == 0:  # the first meets a 429: Retry-After 20 s
+                b.observe(429, {"Retry-After": "20"})
+            in_flight -= 1
+
+    await asyncio.gather(*(call(n) for n in range(2)))  # not cautious yet: both may be in flight
+    assert most == 2 and b.cautious
+    most, sent_at = 0, []
+    b.observe(429, {"Retry-After": "20"})
+    await asyncio.gather(*(call(n) for n in range(1, 6)))
+    assert most == 1, "requests overlapped after a 429"
+    assert all(at >= START + 20_000 for at in sent_at), "a request left while the budget was blocked"
+    clock.now_ms += LEARNED_FOR_MS
+    assert not b.cautious
+
+
+async def test_a_scoped_deadline_bounds_the_wait_for_the_turn_after_a_429() -> None:
+    clock = FakeClock()
+    b = budget(clock, limit=6000)
+    b.observe(429, {"Retry-After": "1"})
+    on_the_wire = asyncio.Event()
+    answered = asyncio.Event()
+
+    async def slow_request() -> None:
+        async with b.request(1):
+            on_the_wire.set()
+            await answered.wait()
+
+    holder = asyncio.create_task(slow_request())
+    await on_the_wire.wait()
+    with send_by(START + 200), pytest.raises(WeightUnavailable, match="still queued"):
+        async with b.request(1):
+            raise AssertionError("sent while another request held the turn")
+    answered.set()
+    await holder
+
+
 async def test_used_weight_header_raises_the_local_count() -> None:
     clock = FakeClock()
     b = budget(clock)
@@ -109,8 +232,8 @@ async def test_bad_weights_and_limits_are_refused() -> None:
     b = budget(clock)
     with pytest.raises(ValueError, match="weight must be >= 1"):
         await b.acquire(0)
-    with pytest.raises(ValueError, match="exceeds the per-minute capacity"):
-        await b.acquire(91)
+    with pytest.raises(ValueError, match="exceeds the per-minute limit"):
+        await b.acquire(101)
     with pytest.raises(ValueError, match="limit_per_minute"):
         b.configure(0)
     with pytest.raises(ValueError, match="safety_margin"):
@@ -118,6 +241,41 @@ async def test_bad_weights_and_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="boundary_guard_ms"):
         budget(clock, boundary_guard_ms=60_000)
     assert b.used == 0
+
+
+async def test_a_weight_above_capacity_but_within_the_limit_goes_alone_in_a_fresh_window() -> None:
+    clock = FakeClock()
+    b = budget(clock, limit=20)  # capacity 18; an account read weighs 20
+    await b.acquire(20)
+    assert clock.sleeps == [] and b.used == 20
+    await b.acquire(20)  # not alone any more: the next window
+    assert clock.sleeps == [51.0]
+
+
+async def test_a_429_teaches_the_venue_count_of_the_last_answer_it_did_not_refuse() -> None:
+    clock = FakeClock()
+    b = budget(clock, limit=6000)  # exchangeInfo says 6000; the venue allows 20
+    for used in (5, 12, 20):
+        await b.acquire(1)
+        b.observe(200, {"X-MBX-USED-WEIGHT-1M": str(used)})
+    b.observe(429, {"X-MBX-USED-WEIGHT-1M": "21", "Retry-After": "50"})
+    assert (b.limit, b.capacity, b.stats.learned_limit) == (20, 18, 20)
+    for _ in range(18):  # the next window spends 18, the venue's limit less the margin
+        await b.acquire(1)
+    assert clock.sleeps == [50.0, 1.0]  # the Retry-After, then the boundary guard
+    await b.acquire(1)
+    assert clock.sleeps == [50.0, 1.0, 60.0]  # the 19th waits for the window after
+    clock.now_ms += 10 * 60_000  # the learned limit lapses: the configured one is tried again
+    assert (b.limit, b.capacity) == (6000, 5400)
+
+
+async def test_a_429_without_an_answer_before_it_in_the_window_teaches_nothing() -> None:
+    clock = FakeClock()
+    b = budget(clock, limit=6000)
+    b.observe(200, {"X-MBX-USED-WEIGHT-1M": "300"})
+    clock.now_ms += 60_000  # a new window: that count is the last minute's
+    b.observe(429, {"X-MBX-USED-WEIGHT-1M": "6001", "Retry-After": "5"})
+    assert (b.limit, b.stats.learned_limit, b.stats.throttled_429) == (6000, 0, 1)
 
 
 async def test_reconfigured_limit_applies_to_the_next_acquire() -> None:
