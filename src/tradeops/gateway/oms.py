@@ -10,6 +10,7 @@ state machine does not allow (a stale status after a newer one) changes nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from tradeops.store.journal import FencedOut, JournalStore
 from tradeops.store.orders import OrderStore
 from tradeops.venue.adapter import CancelOutcome, SubmitOutcome
 from tradeops.venue.mapping import VenueOrder
-from tradeops.venue.outcomes import Accepted, Rejected, Retryable
+from tradeops.venue.outcomes import DEADLINE_PASSED, Accepted, Rejected, Retryable
 
 log = get_logger("tradeops.gateway.oms")
 
@@ -102,8 +103,11 @@ class OrderManager:
         return created
 
     async def deny(self, cid: str, reason: str) -> Order:
-        """NEW -> DENIED (pre-trade risk said no): the order is never sent."""
-        return await self._update(cid, lambda o: o.transition(S.DENIED, self.clock_ms(), reason))
+        """NEW -> DENIED (pre-trade risk said no): the order is never sent. An order that ended meanwhile
+        (its intent expired while risk waited) stays as it is."""
+        return await self._update(
+            cid, lambda o: o if o.is_terminal else o.transition(S.DENIED, self.clock_ms(), reason)
+        )
 
     async def submit(self, order: Order | str) -> Order:
         """Send a NEW order once. Unknown outcomes go to the resolver; nothing is ever re-sent after them."""
@@ -121,14 +125,21 @@ class OrderManager:
             submitting = await self._update(cid, lambda o: o.transition(S.SUBMITTING, self.clock_ms()))
             if submitting.state is not S.SUBMITTING:
                 return submitting
-            outcome = await self._with_retries(lambda: self.venue.submit(submitting))
+            send = functools.partial(self.venue.submit, submitting)
+            outcome = await self._with_retries(send, submitting.expires_at_ms)
             if isinstance(outcome, Accepted):
                 applied = await self.apply_venue_order(outcome.value, fetch_missing_trades=True)
                 result = applied or await self.get(cid)
             elif isinstance(outcome, Rejected):
-                code = "venue_rejected" if outcome.code is None else f"venue_{outcome.code}"
+                if outcome.error_type == DEADLINE_PASSED:  # never left: the intent expired first
+                    code = "expired"
+                else:
+                    code = "venue_rejected" if outcome.code is None else f"venue_{outcome.code}"
                 reason = f"{code}: {outcome.message}"
                 result = await self._reject(submitting, reason, code, outcome.message)
+            elif isinstance(outcome, Retryable):  # refused before processing each time: never placed
+                code = "venue_throttled"
+                result = await self._reject(submitting, f"{code}: {outcome.message}", code, outcome.message)
             else:
                 result = await self._mark_unknown(cid, f"submit {type(outcome).__name__}: {outcome.message}")
         finally:
@@ -303,13 +314,20 @@ class OrderManager:
                     log.exception("expiry cancel failed", extra={"cid": cid})
 
     # ---- internals ---------------------------------------------------------------------------------
-    async def _with_retries(self, request: Callable[[], Awaitable[OutcomeT]]) -> OutcomeT:
-        """Send again only what the venue refused before processing (Retryable), a bounded number of times."""
+    async def _with_retries(
+        self, request: Callable[[], Awaitable[OutcomeT]], deadline_ms: int | None = None
+    ) -> OutcomeT | Rejected:
+        """Send again only what the venue refused before processing (Retryable), a bounded number of times;
+        never after ``deadline_ms`` (then the refusal is final: ``Rejected`` with ``DEADLINE_PASSED``)."""
         outcome = await request()
         for _ in range(self.config.request_retry_attempts):
             if not isinstance(outcome, Retryable):
                 break
-            await asyncio.sleep(outcome.retry_after_s or self.config.request_retry_default_s)
+            wait_s = outcome.retry_after_s or self.config.request_retry_default_s
+            if deadline_ms is not None and self.clock_ms() + wait_s * 1000 > deadline_ms:
+                message = f"refused ({outcome.message}); the retry would come after the deadline"
+                return Rejected(outcome.code, message, DEADLINE_PASSED)
+            await asyncio.sleep(wait_s)
             outcome = await request()
         return outcome
 

@@ -43,6 +43,7 @@ from tradeops.gateway.clock import wall_ms
 from tradeops.gateway.quality import FeedQuality, MarketView
 from tradeops.observability import get_logger
 from tradeops.venue.outcomes import Accepted
+from tradeops.venue.ratelimit import send_by
 
 __all__ = ["BalanceCache", "BalanceSnapshot", "RiskGate", "VenueUnavailable"]
 
@@ -91,8 +92,11 @@ class BalanceCache:
       deposits): a snapshot that understates the free balance is only conservative. Fills re-read to
       stay current, and a denial for funds on a cached snapshot is decided again on a fresh one.
 
-    Outside normal operation (a withdrawal, a market order resting at the venue, a market buy filled past
-    the price collar) the snapshot is still never older than ``max_age_s``.
+    So a re-read (older than ``max_age_s``, or after a fill) goes only when the venue's request weight is
+    free right now; when it is not, the last snapshot serves, so a weight-starved gateway spends what it
+    has on orders rather than on balance reads. Outside normal operation (a withdrawal, a market order
+    resting at the venue, a market buy filled past the price collar) the snapshot is still never older
+    than ``required_age_s``: beyond that, and to decide a shortfall, a read is waited for.
     """
 
     def __init__(
@@ -100,10 +104,12 @@ class BalanceCache:
         fetch: Callable[[], Awaitable[Any]],
         *,
         max_age_s: float = 1.0,
+        required_age_s: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
         self._max_age_s = max_age_s
+        self._required_age_s = required_age_s
         self._monotonic = monotonic
         self._value: BalanceSnapshot | None = None
         self._read_at = 0.0
@@ -124,27 +130,55 @@ class BalanceCache:
         """Fresh balances; the last good ones (logged) when a re-read fails; raises when there are none."""
         return (await self.snapshot()).balances
 
-    async def snapshot(self) -> BalanceSnapshot:
-        """:meth:`get` with the number of the read behind the balances (single flight)."""
-        async with self._lock:
-            cached = self._value
-            if (
-                cached is not None
-                and cached.generation > self._stale_up_to
-                and self._monotonic() - self._read_at < self._max_age_s
-            ):
+    async def snapshot(
+        self, *, deadline_ms: int | None = None, require_fresh: bool = False
+    ) -> BalanceSnapshot:
+        """:meth:`get` with the number of the read behind the balances (single flight).
+
+        A due re-read that cannot be sent at once (weight, another caller's read) leaves the last balances
+        (``fresh`` False). With ``require_fresh``, or when they are older than ``required_age_s``, the read
+        is waited for, up to ``deadline_ms`` (local epoch ms) when given.
+        """
+        cached = self._value
+        if (
+            cached is not None
+            and not require_fresh
+            and self._monotonic() - self._read_at < self._required_age_s
+        ):
+            deadline_ms = wall_ms()  # re-read only if it can go now
+        if deadline_ms is not None and self._lock.locked() and cached is not None:
+            try:
+                async with asyncio.timeout(max(0, deadline_ms - wall_ms()) / 1000):
+                    await self._lock.acquire()
+            except TimeoutError:
                 return dataclasses.replace(cached, fresh=False)
-            self._reads_started += 1
-            generation = self._reads_started
-            outcome = await self._fetch()
-            if isinstance(outcome, Accepted):
-                self._value = BalanceSnapshot(dict(outcome.value), generation, fresh=True)
-                self._read_at = self._monotonic()
-                return self._value
-            if cached is None:
-                raise VenueUnavailable(f"balances unavailable: {outcome!r}")
-            log.warning("balances not refreshed; using the last ones", extra={"outcome": repr(outcome)})
+        else:
+            await self._lock.acquire()
+        try:
+            return await self._read_or_cached(deadline_ms)
+        finally:
+            self._lock.release()
+
+    async def _read_or_cached(self, deadline_ms: int | None) -> BalanceSnapshot:
+        cached = self._value
+        if (
+            cached is not None
+            and cached.generation > self._stale_up_to
+            and self._monotonic() - self._read_at < self._max_age_s
+        ):
             return dataclasses.replace(cached, fresh=False)
+        self._reads_started += 1
+        generation = self._reads_started
+        with send_by(deadline_ms):  # the venue call's weight is only worth spending before the deadline
+            outcome = await self._fetch()
+        if isinstance(outcome, Accepted):
+            self._value = BalanceSnapshot(dict(outcome.value), generation, fresh=True)
+            self._read_at = self._monotonic()
+            return self._value
+        if cached is None:
+            raise VenueUnavailable(f"balances unavailable: {outcome!r}")
+        log.warning("balances not refreshed; using the last ones", extra={"outcome": repr(outcome)})
+        return dataclasses.replace(cached, fresh=False)
 
 
 @dataclass(frozen=True)
@@ -218,13 +252,15 @@ class RiskGate:
             limit_price=order.limit_price,
             expires_at_ms=expires_at_ms,
         )
-        balances = await self._balances.snapshot()
+        # Due re-reads go only if the weight is free now (else the last balances, which only understate);
+        # a shortfall is decided again on a read waited for until the intent expires.
+        balances = await self._balances.snapshot(deadline_ms=expires_at_ms)
         async with self._lock:
             decision = self._decide(request, balances)
             if not (_short_of_funds(decision) and not balances.fresh):
                 return self._hold(order, decision)
         self._balances.invalidate()  # cached balances only understate: decide a shortfall on fresh ones
-        balances = await self._balances.snapshot()
+        balances = await self._balances.snapshot(deadline_ms=expires_at_ms, require_fresh=True)
         async with self._lock:
             return self._hold(order, self._decide(request, balances))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal as D
 
 import pytest
@@ -13,9 +14,11 @@ from tradeops.domain.orders import Fill, Order
 from tradeops.domain.portfolio import Portfolio
 from tradeops.domain.risk import Approved, Denied, DenyReason
 from tradeops.domain.values import Instrument, OrderType, Side
+from tradeops.gateway.clock import wall_ms
 from tradeops.gateway.quality import Feed, FeedQuality, MarketView
 from tradeops.gateway.risk_gate import BalanceCache, RiskGate, VenueUnavailable
 from tradeops.venue.outcomes import Accepted, Retryable
+from tradeops.venue.ratelimit import scoped_deadline
 
 NOW = 1_700_000_000_000
 SYMBOL = "SOL/USDT"
@@ -134,3 +137,35 @@ async def test_balances_are_cached_and_the_last_good_ones_survive_a_failed_read(
 
     with pytest.raises(VenueUnavailable):
         await BalanceCache(failing).get()
+
+
+async def test_a_due_re_read_goes_only_if_it_can_go_now_and_a_required_one_waits_up_to_the_deadline() -> None:
+    release = asyncio.Event()
+    deadlines: list[int | None] = []
+
+    async def fetch() -> object:
+        deadlines.append(scoped_deadline())  # what the weight budget of the venue call sees
+        if len(deadlines) == 2:
+            await release.wait()
+        return await balances_ok()
+
+    clock = [0.0]
+    cache = BalanceCache(fetch, max_age_s=1.0, required_age_s=30.0, monotonic=lambda: clock[0])
+    first = await cache.snapshot()
+    clock[0] = 5.0
+    before = wall_ms()
+    slow = asyncio.create_task(cache.snapshot())  # a due re-read, waiting on the venue, holding the cache
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    routine = await cache.snapshot()  # does not queue behind it
+    assert time.monotonic() - started < 0.1 and not routine.fresh and routine.generation == first.generation
+    deadline = wall_ms() + 200
+    required = await cache.snapshot(deadline_ms=deadline, require_fresh=True)
+    assert 0.1 < time.monotonic() - started < 1.0, "the required read did not wait, or waited too long"
+    assert not required.fresh and required.generation == first.generation
+    release.set()
+    assert (await slow).fresh
+    clock[0] = 40.0  # older than required_age_s: waited for, up to the deadline given
+    assert (await cache.snapshot(deadline_ms=deadline + 60_000)).fresh
+    assert deadlines[0] is None and deadlines[2] == deadline + 60_000
+    assert deadlines[1] is not None and before <= deadlines[1] <= wall_ms()  # "now": only if it can go now

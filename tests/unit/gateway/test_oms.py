@@ -183,6 +183,34 @@ async def test_a_rate_limited_submit_is_sent_again_because_nothing_happened(make
     assert order.state is S.OPEN and oms.venue.submit_requests == [cid, cid]
 
 
+async def test_a_submit_throttled_on_every_attempt_is_rejected_not_left_in_doubt(make_oms: BuildOms) -> None:
+    oms = make_oms()
+    cid = client_order_id("intent-rl-all")
+    oms.venue.plans[cid] = fakes.SubmitPlan.RATE_LIMITED
+    order = await oms.manager.submit(await oms.manager.accept_intent(make_intent("rl-all")))
+    assert order.state is S.REJECTED and order.reason is not None, order
+    assert order.reason.startswith("venue_throttled: ")
+    attempts = 1 + FAST.request_retry_attempts
+    assert oms.venue.submit_requests == [cid] * attempts and cid not in oms.venue.orders
+    assert oms.venue.queries == []  # a 429 is a refusal before processing: nothing to look up
+
+
+async def test_a_rate_limited_submit_is_not_sent_again_after_its_intent_expires(make_oms: BuildOms) -> None:
+    oms = make_oms()
+    cid = client_order_id("intent-rl-late")
+    oms.venue.plans[cid] = fakes.SubmitPlan.RATE_LIMITED_ONCE
+    oms.venue.retry_after_s = 5.0  # the venue's Retry-After ends after the intent's expiry
+    expiring = make_intent("rl-late", expires_at=datetime.now(UTC) + timedelta(seconds=2))
+    started = time.monotonic()
+    order = await oms.manager.submit(await oms.manager.accept_intent(expiring))
+    assert time.monotonic() - started < 2, "waited for a retry that could only come after the expiry"
+    assert order.state is S.REJECTED and order.reason is not None and order.reason.startswith("expired: ")
+    assert oms.venue.submit_requests == [cid] and cid not in oms.venue.orders
+    assert await oms.manager.records.events.flush(5)
+    (rejected,) = oms.events.of_type("Order Rejected")
+    assert rejected.reason == "expired" and rejected.client_order_id == cid
+
+
 async def test_unknown_then_found_partially_filled_is_resolved_from_the_venue_without_resending(
     make_oms: BuildOms,
 ) -> None:

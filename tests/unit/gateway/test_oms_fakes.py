@@ -32,6 +32,7 @@ class SubmitPlan(StrEnum):
     UNKNOWN_MISSING = "unknown_missing"  # lost before the venue saw it
     UNKNOWN_LATE = "unknown_late"  # arrives at the venue only after ``late_after_queries`` queries
     RATE_LIMITED_ONCE = "rate_limited_once"  # 429 first (not processed), then accepted
+    RATE_LIMITED = "rate_limited"  # 429 every time (never processed)
 
 
 @dataclass
@@ -42,6 +43,8 @@ class FakeVenue:
     cancel_unknown: set[str] = field(default_factory=set)
     late_after_queries: int = 2
     reads_down: bool = False
+    retry_after_s: float = 0.01
+    """The Retry-After of a ``RATE_LIMITED_ONCE`` refusal."""
     orders: dict[str, VenueOrder] = field(default_factory=dict)
     trades: list[Fill] = field(default_factory=list)
     submit_requests: list[str] = field(default_factory=list)
@@ -56,8 +59,10 @@ class FakeVenue:
         cid = order.client_order_id
         self.submit_requests.append(cid)
         plan = self.plans.get(cid, SubmitPlan.ACCEPT)
-        if plan is SubmitPlan.RATE_LIMITED_ONCE and self.submit_requests.count(cid) == 1:
-            return Retryable("Too much request weight used", "DDoSProtection", -1003, 0.01)
+        if plan is SubmitPlan.RATE_LIMITED or (
+            plan is SubmitPlan.RATE_LIMITED_ONCE and self.submit_requests.count(cid) == 1
+        ):
+            return Retryable("Too much request weight used", "DDoSProtection", -1003, self.retry_after_s)
         if plan is SubmitPlan.REJECT:
             return Rejected(-2010, "Account has insufficient balance", "InsufficientFunds")
         if plan is SubmitPlan.UNKNOWN_MISSING:
