@@ -4,7 +4,7 @@ Order: preflight (host, state-dir lock, dependencies, function code, ports: noth
 pass) -> moto -> provision -> function runner (+ scheduler) -> simulator -> gateway (with the demo
 strategy unless ``--no-demo``) -> ``endpoints.json`` -> supervise until
 SIGINT/SIGTERM/SIGHUP -> stop every child -> exit 0. Later issues register their processes in
-``_register_children`` and give them a port slot in ``PORT_SLOTS``.
+``_register_children`` and give them a port slot in ``ports.PORT_SLOTS``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import ipaddress
 import json
 import os
 import signal
-import socket
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from tradeops.local.endpoints import (
     web_endpoints,
     write_endpoints,
 )
+from tradeops.local.ports import DEFAULT_PORT_BASE, PreflightError, allocate_ports
 from tradeops.local.provision import (
     WORM_RETENTION_DAYS,
     ProvisionedResources,
@@ -45,9 +45,6 @@ from tradeops.local.supervisor import ChildFailed, ChildSpec, Supervisor, print_
 from tradeops.local.web import LazyEnv, cognito_env
 from tradeops.routes import FUNCTIONS, FunctionSpec
 
-DEFAULT_PORT_BASE = 4700
-PORT_SLOTS: dict[str, int] = {"aws": 0, "sim": 1, "sim_md": 2, "gateway": 4, "web": 5}
-"""Port of each listening process = ``port_base + slot`` (or a free port when ``port_base`` is 0)."""
 REQUIRED_MODULES = (
     "boto3",
     "moto.moto_server.werkzeug_app",
@@ -58,10 +55,6 @@ REQUIRED_MODULES = (
 )
 EXIT_PREFLIGHT = 2
 EXIT_FAILED = 1
-
-
-class PreflightError(RuntimeError):
-    """Something that must be fixed before the stack can start (nothing has been started)."""
 
 
 @dataclass(frozen=True)
@@ -109,40 +102,6 @@ def check_functions(functions_dir: Path, functions: Iterable[FunctionSpec] = FUN
     missing = [path for path in missing if not Path(path).is_file()]
     if missing:
         raise PreflightError(f"function code not found: {', '.join(missing)} (is --functions-dir right?)")
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """True if a server could not bind ``host:port`` now (as servers do, with SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def allocate_ports(host: str, port_base: int, slots: Mapping[str, int] = PORT_SLOTS) -> dict[str, int]:
-    """The port of every slot; with ``port_base`` 0, free ports chosen by the OS. Busy ports are refused."""
-    if port_base == 0:
-        ports: dict[str, int] = {}
-        for name in slots:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind((host, 0))
-                ports[name] = probe.getsockname()[1]
-        return ports
-    if not 1024 <= port_base <= 65535 - max(slots.values()):
-        raise PreflightError(
-            f"--port-base {port_base}: choose 0 (free ports) or 1024..{65535 - max(slots.values())}"
-        )
-    ports = {name: port_base + slot for name, slot in slots.items()}
-    busy = [f"{port} ({name})" for name, port in ports.items() if port_in_use(host, port)]
-    if busy:
-        raise PreflightError(
-            f"port(s) already in use on {host}: {', '.join(busy)} -- stop what uses them "
-            "or choose another --port-base (0 picks free ports)"
-        )
-    return ports
 
 
 def lock_state_dir(state_dir: Path, stack: ExitStack) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tradeops.local.up import port_in_use
+from tradeops.local.ports import port_in_use
 from tradeops.routes import FUNCTIONS
 
 from .conftest import alive, session_members, write_recording_handler

@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tradeops.local.up import (
+from tradeops.local.ports import (
+    FREE_PORT_FLOOR,
     PreflightError,
     allocate_ports,
-    check_dependencies,
-    check_functions,
-    check_host,
-    lock_state_dir,
+    ephemeral_port_floor,
     port_in_use,
 )
+from tradeops.local.up import check_dependencies, check_functions, check_host, lock_state_dir
 from tradeops.routes import FunctionSpec
 
 
@@ -66,10 +65,19 @@ def test_fixed_ports_follow_the_base() -> None:
     assert allocate_ports("127.0.0.1", base, {"aws": 0}) == {"aws": base}
 
 
-def test_port_base_zero_picks_distinct_free_ports() -> None:
+def test_port_base_zero_picks_distinct_free_ports_below_the_ephemeral_range() -> None:
     ports = allocate_ports("127.0.0.1", 0, {"aws": 0, "sim": 1, "api": 2})
     assert len(set(ports.values())) == 3
     assert not any(port_in_use("127.0.0.1", p) for p in ports.values())
+    # an outgoing connection's local port comes from the ephemeral range: it can never take these
+    assert all(FREE_PORT_FLOOR <= p < ephemeral_port_floor() for p in ports.values()), ports
+
+
+def test_the_ephemeral_range_is_read_from_the_os_or_defaults(tmp_path: Path) -> None:
+    ranges = tmp_path / "ip_local_port_range"
+    ranges.write_text("40000\t60999\n")
+    assert ephemeral_port_floor(ranges) == 40000
+    assert ephemeral_port_floor(tmp_path / "missing") == 32768
 
 
 def test_port_base_out_of_range() -> None:
