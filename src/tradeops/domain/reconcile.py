@@ -376,9 +376,10 @@ class _Diff:
         return any(abs(missing - total) <= self.tolerances.position for total in _sums(young))
 
     def balances(self) -> None:
-        """Venue totals against ours plus the imports the venue's balances include: those traded before
-        the balances were read; one traded while they were read (or about when our baseline was read) may
-        or may not be in them: any such subset explaining the difference is no break."""
+        """Venue totals against ours plus the imports the venue's balances include and our baseline does
+        not: those traded after our baseline was read and before the venue's balances were. One traded
+        while either was read may or may not count: any such subset explaining the difference is no
+        break."""
         pending: dict[str, Decimal] = defaultdict(Decimal)
         in_doubt: dict[str, list[Decimal]] = defaultdict(list)
         read_from, read_to = self.venue.balances_read or (self.venue.as_of, self.venue.as_of)
@@ -386,10 +387,13 @@ class _Diff:
             if fill.ts > read_to:
                 continue  # traded after the balances were read
             for asset, amount in balance_delta(fill).items():
-                if fill.ts < read_from:
-                    pending[asset] += amount
-                else:
+                lo, hi = self.local.balances_baseline.get(asset, (None, None))
+                if lo is not None and fill.ts < lo:
+                    continue  # our baseline was read after it: already in our balances
+                if fill.ts >= read_from or (hi is not None and fill.ts <= hi):
                     in_doubt[asset].append(amount)
+                else:
+                    pending[asset] += amount
         for asset in sorted(set(self.local.balances) | set(self.venue.balances)):
             expected = self.local.balances.get(asset, _ZERO) + pending.get(asset, _ZERO)
             venue = self.venue.balances.get(asset, VenueBalance(_ZERO, _ZERO))

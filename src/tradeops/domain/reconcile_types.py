@@ -130,6 +130,8 @@ class LocalBook:
     moves them by its own amounts, so the diff adds the effect of the fills it proposes to import.
     ``balances_in_doubt``: per asset, amounts each of which the true total may differ from ``balances`` by
     (fills traded about when the balances' baseline was read: in it or not, we cannot tell).
+    ``balances_baseline``: per asset, ``(lo, hi)`` ms around when that baseline was read: a fill traded
+    before ``lo`` is in ``balances`` already, recorded by us or not; one traded in ``[lo, hi]`` may be.
     """
 
     orders: tuple[Order, ...]
@@ -137,11 +139,13 @@ class LocalBook:
     positions: Mapping[str, Decimal]
     balances: Mapping[str, Decimal]
     balances_in_doubt: Mapping[str, tuple[Decimal, ...]] = field(default_factory=dict)
+    balances_baseline: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _frozen_mapping(self, "positions")
         _frozen_mapping(self, "balances")
         _frozen_mapping(self, "balances_in_doubt")
+        _frozen_mapping(self, "balances_baseline")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ Covered symbols: the configured ones plus every symbol with a non-terminal order
   counts is among the fills read (fills recorded in between are the diff's young, not-yet-projected
   fills); a symbol without a stored position is taken at its fills' net (nothing to disagree with);
 * balances: the last venue snapshot per asset (balances table) moved by our fills after it; fills traded
-  within :data:`BASELINE_DOUBT_MS` of its stamp are also given as in doubt (the diff accepts either way).
+  within :data:`BASELINE_DOUBT_MS` of its stamp are also given as in doubt (the diff accepts either way),
+  and the stamp goes with the book: a fill the venue reports that we lack, traded before it, is in the
+  snapshot already (the gateway can read balances before it records a fill).
   Without any snapshot for the account there is no baseline: balances are not compared (run summary).
 """
 
@@ -117,9 +119,11 @@ class LocalReader:
         snapshots = self._balances.for_account(self._account)
         balances: dict[str, Decimal] = defaultdict(Decimal)
         in_doubt: dict[str, list[Decimal]] = defaultdict(list)
+        baseline: dict[str, tuple[int, int]] = {}
         for snapshot in snapshots:
             asset, stamp = snapshot.asset, snapshot.updated_at
             balances[asset] += snapshot.total
+            baseline[asset] = (stamp - BASELINE_DOUBT_MS, stamp + BASELINE_DOUBT_MS)
             for fill in fills:
                 amount = balance_delta(fill).get(asset, Decimal(0))
                 if fill.ts > stamp:
@@ -135,7 +139,7 @@ class LocalReader:
                         if asset not in known:
                             balances[asset] += amount
         doubts = {asset: tuple(amounts) for asset, amounts in in_doubt.items()}
-        book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances), doubts)
+        book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances), doubts, baseline)
         return LocalSnapshot(book, bool(snapshots), frozenset(covered))
 
     def owners(self, book: LocalBook, client_order_ids: Iterable[str]) -> LocalBook:

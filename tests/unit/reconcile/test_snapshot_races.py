@@ -129,3 +129,16 @@ def test_fill_about_when_the_baseline_was_read_may_be_in_it_or_not() -> None:
     assert BreakClass.BALANCE_MISMATCH in diff(counted_twice, desk.report()).counts
     in_doubt = replace(counted_twice, balances_in_doubt={"USDT": (usdt,)})
     assert diff(in_doubt, desk.report()).clean
+
+
+def test_fill_we_lack_traded_before_our_baseline_was_read_is_in_it_already() -> None:
+    """The gateway read the venue's balances (our baseline) after a fill it had not recorded yet: the
+    baseline holds the fill, so importing it must not move our balances a second time."""
+    desk = Desk()
+    fill = desk.trade(desk.submit("i-unrecorded"), "0.5", local=False)
+    in_baseline = replace(desk.book(), balances=dict(desk.venue_balances))  # read after the fill
+    read_after = {asset: (fill.ts + 500, fill.ts + 2_500) for asset in desk.venue_balances}
+    stamped = replace(in_baseline, balances_baseline=read_after)
+    result = diff(stamped, desk.report(after=SETTLE // 2))
+    assert BreakClass.BALANCE_MISMATCH not in result.counts, result.breaks
+    assert BreakClass.BALANCE_MISMATCH in diff(in_baseline, desk.report(after=SETTLE // 2)).counts
