@@ -134,9 +134,9 @@ class BudgetStats:
     banned_418: int = 0
     waits: int = 0
     gave_up: int = 0
+    """Callers that would have waited past their deadline (:class:`WeightUnavailable`)."""
     learned_limit: int = 0
     """The last limit learned from a 429 (0: none): lower than the configured one."""
-    """Callers that would have waited past their deadline (:class:`WeightUnavailable`)."""
 
 
 class WeightBudget:
