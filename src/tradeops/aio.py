@@ -19,3 +19,13 @@ async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def acquire_within(lock: asyncio.Lock, timeout_s: float) -> bool:
+    """Acquire ``lock`` unless ``timeout_s`` passes first (at once when it is free); True if acquired."""
+    try:
+        async with asyncio.timeout(max(0.0, timeout_s)):
+            await lock.acquire()
+    except TimeoutError:
+        return False
+    return True

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from tradeops.aio import acquire_within
 from tradeops.domain.control import TradingState
 from tradeops.domain.limits import RiskLimits
 from tradeops.domain.orders import Fill, Order, OrderState
@@ -146,14 +147,10 @@ class BalanceCache:
             and self._monotonic() - self._read_at < self._required_age_s
         ):
             deadline_ms = wall_ms()  # re-read only if it can go now
-        if deadline_ms is not None and self._lock.locked() and cached is not None:
-            try:
-                async with asyncio.timeout(max(0, deadline_ms - wall_ms()) / 1000):
-                    await self._lock.acquire()
-            except TimeoutError:
-                return dataclasses.replace(cached, fresh=False)
-        else:
+        if deadline_ms is None or cached is None:
             await self._lock.acquire()
+        elif not await acquire_within(self._lock, (deadline_ms - wall_ms()) / 1000):
+            return dataclasses.replace(cached, fresh=False)  # another caller's read would outlast it
         try:
             return await self._read_or_cached(deadline_ms)
         finally:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from tradeops.aio import acquire_within
 from tradeops.observability import get_logger
 
 _log = get_logger("tradeops.venue")
@@ -275,15 +276,7 @@ class WeightBudget:
                 self._turn.release()
 
     async def _take_turn(self, deadline_ms: int | None) -> None:
-        if deadline_ms is None:
-            await self._turn.acquire()
-            return
-        try:
-            async with asyncio.timeout(max(0, deadline_ms - self._local_clock()) / 1000):
-                await self._turn.acquire()
-        except TimeoutError:
-            self.stats.gave_up += 1
-            raise WeightUnavailable(deadline_ms, None) from None
+        await self._lock_by(self._turn, deadline_ms)
 
     async def _wait_unblocked(self, deadline_ms: int | None) -> None:
         while (delay_ms := self._blocked_until_ms - self._clock()) > 0:
@@ -298,12 +291,15 @@ class WeightBudget:
         now = self._clock()
         self._roll(now)
         self._give_way_if_late(deadline_ms, self._delay_ms(weight, now))  # a queue only adds to it
-        try:
-            async with asyncio.timeout(max(0, deadline_ms - self._local_clock()) / 1000):
-                await self._lock.acquire()
-        except TimeoutError:
+        await self._lock_by(self._lock, deadline_ms)
+
+    async def _lock_by(self, lock: asyncio.Lock, deadline_ms: int | None) -> None:
+        """Acquire ``lock``; still waiting at ``deadline_ms`` (local epoch ms): give way."""
+        if deadline_ms is None:
+            await lock.acquire()
+        elif not await acquire_within(lock, (deadline_ms - self._local_clock()) / 1000):
             self.stats.gave_up += 1
-            raise WeightUnavailable(deadline_ms, None) from None
+            raise WeightUnavailable(deadline_ms, None)
 
     def _delay_ms(self, weight: int, now: int) -> int:
         """How long ``weight`` must wait from ``now`` (0: it may go), ignoring callers queued before it."""
