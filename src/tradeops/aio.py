@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 
 async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
@@ -29,3 +30,21 @@ async def acquire_within(lock: asyncio.Lock, timeout_s: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def until_stop_signal(*signals: signal.Signals) -> signal.Signals:
+    """Wait for the first of ``signals`` (SIGINT and SIGTERM by default); the one that came.
+
+    The handlers stay installed afterwards, so a second signal during the caller's shutdown is
+    absorbed rather than killing the process mid-cleanup.
+    """
+    received: asyncio.Future[signal.Signals] = asyncio.get_running_loop().create_future()
+
+    def note(sig: signal.Signals) -> None:
+        if not received.done():
+            received.set_result(sig)
+
+    loop = asyncio.get_running_loop()
+    for sig in signals or (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, note, sig)
+    return await received

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import queue
-import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +32,7 @@ from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 
+from tradeops.aio import until_stop_signal
 from tradeops.local.provision import CognitoResources
 
 if TYPE_CHECKING:
@@ -234,14 +233,9 @@ async def serve(host: str, port: int, ui_dir: Path | None) -> None:
     shared = SharedServices(services_from_env)
     server = WebServer(lambda: create_app(shared), ui_dir, host=host, port=port)
     await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     print(f"tradeops web: API and UI on {server.url}", flush=True)
     try:
-        await stop.wait()
+        await until_stop_signal()
     finally:
         await server.stop()
 

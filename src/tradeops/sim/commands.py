@@ -86,9 +86,7 @@ async def _serve(
     config: SimConfig, host: str, port: int, md_port: int, key: str, secret: str, *, show_secret: bool
 ) -> None:
     """Serve until SIGINT/SIGTERM. A secret given by the caller is never printed (it is not ours to show)."""
-    import asyncio
-    import signal
-
+    from tradeops.aio import until_stop_signal
     from tradeops.sim.errors import SimError
     from tradeops.sim.server.app import start_sim
 
@@ -111,10 +109,6 @@ async def _serve(
             typer.echo(f"  api secret  {secret}")
             ready["api_secret"] = secret
         typer.echo(READY_PREFIX + json.dumps(ready))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stop_signal()
     finally:
         await running.close()
