@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from tradeops.domain.ids import leg_of
 from tradeops.domain.orders import TERMINAL_STATES, TRANSITIONS, Fill, IllegalTransition, Order, OrderState
+from tradeops.domain.reconcile_balances import balance_mismatches, subset_sums
 from tradeops.domain.reconcile_types import (
     BalanceTolerance,
     Break,
@@ -67,8 +68,6 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
-_MAX_SUMS = 4096
-"""Bound of the totals a few unsettled amounts can add (young fills, trades made while balances were read)."""
 _NOT_SENT = frozenset({OrderState.NEW, OrderState.DENIED})
 _C, _A = BreakClass, ProposedAction
 
@@ -373,58 +372,13 @@ class _Diff:
     def not_yet_projected(self, missing: Decimal, young: list[Decimal]) -> bool:
         """Whether ``missing`` (fills' net minus the projection) is what some of the fills younger than
         the settle period add: the projection is written behind the fills and may lack exactly those."""
-        return any(abs(missing - total) <= self.tolerances.position for total in _sums(young))
+        return any(abs(missing - total) <= self.tolerances.position for total in subset_sums(young))
 
     def balances(self) -> None:
-        """Venue totals against ours plus the imports the venue's balances include and our baseline does
-        not: those traded after our baseline was read and before the venue's balances were. One traded
-        while either was read may or may not count: any such subset explaining the difference is no
-        break."""
-        pending: dict[str, Decimal] = defaultdict(Decimal)
-        in_doubt: dict[str, list[Decimal]] = defaultdict(list)
-        read_from, read_to = self.venue.balances_read or (self.venue.as_of, self.venue.as_of)
-        for fill in self.imports:
-            if fill.ts > read_to:
-                continue  # traded after the balances were read
-            for asset, amount in balance_delta(fill).items():
-                lo, hi = self.local.balances_baseline.get(asset, (None, None))
-                if lo is not None and fill.ts < lo:
-                    continue  # our baseline was read after it: already in our balances
-                if fill.ts >= read_from or (hi is not None and fill.ts <= hi):
-                    in_doubt[asset].append(amount)
-                else:
-                    pending[asset] += amount
-        for asset in sorted(set(self.local.balances) | set(self.venue.balances)):
-            expected = self.local.balances.get(asset, _ZERO) + pending.get(asset, _ZERO)
-            venue = self.venue.balances.get(asset, VenueBalance(_ZERO, _ZERO))
-            difference = venue.total - expected
-            allows = self.tolerances.balance(asset).allows
-            doubts = [*in_doubt[asset], *self.local.balances_in_doubt.get(asset, ())]
-            if any(allows(difference - amount, venue.total) for amount in _sums(doubts)):
-                continue
-            evidence = {
-                "local_balance": self.local.balances.get(asset, _ZERO),
-                "fills_to_import": pending.get(asset, _ZERO),
-                "expected": expected,
-                "venue_free": venue.free,
-                "venue_locked": venue.locked,
-                "venue_total": venue.total,
-                "difference": difference,
-            }
-            severity = Severity.WARNING if difference > 0 else Severity.CRITICAL
-            self.add(_C.BALANCE_MISMATCH, BreakSubject(asset=asset), severity, _A.ALERT_ONLY, evidence)
-
-
-def _sums(amounts: list[Decimal]) -> set[Decimal]:
-    """Every total a subset of ``amounts`` adds (0 included); past :data:`_MAX_SUMS` totals, those of the
-    first amounts only (erring towards a break, never hiding one)."""
-    sums = {_ZERO}
-    for amount in amounts:
-        grown = sums | {total + amount for total in sums}
-        if len(grown) > _MAX_SUMS:
-            return sums
-        sums = grown
-    return sums
+        """Venue totals against ours after the fills to import (:mod:`reconcile_balances`)."""
+        for mismatch in balance_mismatches(self.local, self.venue, self.imports, self.tolerances, self.grace):
+            subject = BreakSubject(asset=mismatch.asset)
+            self.add(_C.BALANCE_MISMATCH, subject, mismatch.severity, _A.ALERT_ONLY, mismatch.evidence)
 
 
 def diff(

@@ -128,24 +128,21 @@ class LocalBook:
 
     ``balances`` are the totals the journal believes, consistent with ``fills``: a fill imported later
     moves them by its own amounts, so the diff adds the effect of the fills it proposes to import.
-    ``balances_in_doubt``: per asset, amounts each of which the true total may differ from ``balances`` by
-    (fills traded about when the balances' baseline was read: in it or not, we cannot tell).
-    ``balances_baseline``: per asset, ``(lo, hi)`` ms around when that baseline was read: a fill traded
-    before ``lo`` is in ``balances`` already, recorded by us or not; one traded in ``[lo, hi]`` may be.
+    ``balances_read_at``: per asset, when the venue total our ``balances`` start from (the baseline) was
+    read (ms, an estimate); ``balances`` add our fills traded after it. An asset without one has no
+    baseline (moved by fills from zero).
     """
 
     orders: tuple[Order, ...]
     fills: tuple[Fill, ...]
     positions: Mapping[str, Decimal]
     balances: Mapping[str, Decimal]
-    balances_in_doubt: Mapping[str, tuple[Decimal, ...]] = field(default_factory=dict)
-    balances_baseline: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    balances_read_at: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _frozen_mapping(self, "positions")
         _frozen_mapping(self, "balances")
-        _frozen_mapping(self, "balances_in_doubt")
-        _frozen_mapping(self, "balances_baseline")
+        _frozen_mapping(self, "balances_read_at")
 
 
 @dataclass(frozen=True)
@@ -248,13 +245,15 @@ class Grace:
     """``settle_ms``: a local change younger than this at ``as_of`` need not be visible on the venue yet.
     ``not_found_ms``: a NOT-FOUND answer proves a submitted order never reached the venue only when the
     query was made at least this long after the order was created.
+    ``baseline_ms``: a fill traded this close to when a balance baseline was read may be in it or not.
     """
 
     settle_ms: int = 5_000
     not_found_ms: int = 60_000
+    baseline_ms: int = 1_000
 
     def __post_init__(self) -> None:
-        if self.settle_ms < 0 or self.not_found_ms < 0:
+        if min(self.settle_ms, self.not_found_ms, self.baseline_ms) < 0:
             raise ValueError("grace periods must be >= 0")
 
 

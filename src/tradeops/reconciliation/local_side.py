@@ -9,10 +9,10 @@ Covered symbols: the configured ones plus every symbol with a non-terminal order
 * positions: the stored projection per symbol, read *before* the fills so that every fill the projection
   counts is among the fills read (fills recorded in between are the diff's young, not-yet-projected
   fills); a symbol without a stored position is taken at its fills' net (nothing to disagree with);
-* balances: the last venue snapshot per asset (balances table) moved by our fills after it; fills traded
-  within :data:`BASELINE_DOUBT_MS` of its stamp are also given as in doubt (the diff accepts either way),
-  and the stamp goes with the book: a fill the venue reports that we lack, traded before it, is in the
-  snapshot already (the gateway can read balances before it records a fill).
+* balances: the last venue snapshot per asset (balances table) moved by our fills after it; its stamp
+  goes with the book (``balances_read_at``), for the diff to weigh fills traded about then and fills
+  we lack that traded before it (in the snapshot already: the gateway can read balances before it
+  records a fill).
   Without any snapshot for the account there is no baseline: balances are not compared (run summary).
 """
 
@@ -36,9 +36,6 @@ from tradeops.store.orders import OrderStore
 from tradeops.store.positions import PositionStore
 
 T = TypeVar("T")
-BASELINE_DOUBT_MS = 1_000
-"""How far a baseline's stamp (the estimated midpoint of the venue read) may be from the instant the venue
-read the balances: a fill traded this close to it may be in the baseline or not."""
 _PAGE = 1000
 _MAX_PAGES = 200
 _READERS = 8
@@ -118,18 +115,14 @@ class LocalReader:
         positions = {**net_positions(fills), **stored}
         snapshots = self._balances.for_account(self._account)
         balances: dict[str, Decimal] = defaultdict(Decimal)
-        in_doubt: dict[str, list[Decimal]] = defaultdict(list)
-        baseline: dict[str, tuple[int, int]] = {}
+        read_at: dict[str, int] = {}
         for snapshot in snapshots:
             asset, stamp = snapshot.asset, snapshot.updated_at
             balances[asset] += snapshot.total
-            baseline[asset] = (stamp - BASELINE_DOUBT_MS, stamp + BASELINE_DOUBT_MS)
+            read_at[asset] = stamp
             for fill in fills:
-                amount = balance_delta(fill).get(asset, Decimal(0))
                 if fill.ts > stamp:
-                    balances[asset] += amount
-                if amount and abs(fill.ts - stamp) <= BASELINE_DOUBT_MS:  # counted after it, or in it?
-                    in_doubt[asset].append(-amount if fill.ts > stamp else amount)
+                    balances[asset] += balance_delta(fill).get(asset, Decimal(0))
         if snapshots:  # assets first seen after the snapshot: moved by fills from zero
             known = {s.asset for s in snapshots}
             first = min(s.updated_at for s in snapshots)
@@ -138,8 +131,7 @@ class LocalReader:
                     for asset, amount in balance_delta(fill).items():
                         if asset not in known:
                             balances[asset] += amount
-        doubts = {asset: tuple(amounts) for asset, amounts in in_doubt.items()}
-        book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances), doubts, baseline)
+        book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances), read_at)
         return LocalSnapshot(book, bool(snapshots), frozenset(covered))
 
     def owners(self, book: LocalBook, client_order_ids: Iterable[str]) -> LocalBook:

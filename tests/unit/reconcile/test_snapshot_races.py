@@ -121,14 +121,23 @@ def test_trade_while_the_balances_were_read_may_be_in_them_or_not() -> None:
 
 
 def test_fill_about_when_the_baseline_was_read_may_be_in_it_or_not() -> None:
+    """Our baseline was stamped just before a buy that it in fact holds: the projection adds the buy
+    after the stamp a second time. Within ``baseline_ms`` of the stamp that may be so; further away the
+    stamp is trusted and the difference is a break. Likewise a buy just before the stamp that the
+    baseline in fact lacks."""
     desk = Desk()
-    desk.trade(desk.submit("i-1"), "0.5")
+    fill = desk.trade(desk.submit("i-1"), "0.5")
     book = desk.book()
-    usdt = next(iter(book.fills)).price * D("0.5")
+    usdt = fill.price * D("0.5")
+    window = Grace().baseline_ms
     counted_twice = replace(book, balances={**book.balances, "USDT": book.balances["USDT"] - usdt})
-    assert BreakClass.BALANCE_MISMATCH in diff(counted_twice, desk.report()).counts
-    in_doubt = replace(counted_twice, balances_in_doubt={"USDT": (usdt,)})
-    assert diff(in_doubt, desk.report()).clean
+    missed = replace(book, balances={**book.balances, "USDT": book.balances["USDT"] + usdt})
+    for local, stamp in ((counted_twice, fill.ts - window), (missed, fill.ts + window)):
+        near = replace(local, balances_read_at={"USDT": stamp})
+        assert diff(near, desk.report()).clean
+        far = replace(local, balances_read_at={"USDT": stamp - window if stamp < fill.ts else stamp + window})
+        assert BreakClass.BALANCE_MISMATCH in diff(far, desk.report()).counts
+        assert BreakClass.BALANCE_MISMATCH in diff(local, desk.report()).counts  # no baseline stamp
 
 
 def test_fill_we_lack_traded_before_our_baseline_was_read_is_in_it_already() -> None:
@@ -137,8 +146,8 @@ def test_fill_we_lack_traded_before_our_baseline_was_read_is_in_it_already() -> 
     desk = Desk()
     fill = desk.trade(desk.submit("i-unrecorded"), "0.5", local=False)
     in_baseline = replace(desk.book(), balances=dict(desk.venue_balances))  # read after the fill
-    read_after = {asset: (fill.ts + 500, fill.ts + 2_500) for asset in desk.venue_balances}
-    stamped = replace(in_baseline, balances_baseline=read_after)
+    read_after = {asset: fill.ts + Grace().baseline_ms + 500 for asset in desk.venue_balances}
+    stamped = replace(in_baseline, balances_read_at=read_after)
     result = diff(stamped, desk.report(after=SETTLE // 2))
     assert BreakClass.BALANCE_MISMATCH not in result.counts, result.breaks
     assert BreakClass.BALANCE_MISMATCH in diff(in_baseline, desk.report(after=SETTLE // 2)).counts
