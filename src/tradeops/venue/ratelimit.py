@@ -11,10 +11,13 @@ by the adapter: it spaces calls by a fixed delay per cost and knows neither the 
 venue's count, so it would only add latency on top of this budget.
 
 A 429 also means the configured limit was wrong (or another client of the key spent it): the venue's
-count on the window's last answer it did not refuse becomes the limit, and requests go one at a time
-(:meth:`WeightBudget.request`), both for ``LEARNED_FOR_MS``. Requests made concurrently would each
-meet a 429, and a burst of 429s is what earns a 418. A caller with a deadline (an order whose intent
-expires, :func:`send_by` for reads deep in a call chain) gives way rather than wait past it.
+count on the window's last answer it did not refuse becomes the limit for ``LEARNED_FOR_MS``, and
+requests go one at a time (:meth:`WeightBudget.request`) until a whole venue minute after the refusal's
+block has passed without another. Requests made concurrently then would each meet a 429, and a burst
+of 429s is what earns a 418; once a minute went by at the learned limit, they may overlap again (a
+kill switch's cancels must not queue one by one for longer than that). A caller with a deadline (an
+order whose intent expires, :func:`send_by` for reads deep in a call chain) gives way rather than wait
+past it.
 """
 
 from __future__ import annotations
@@ -35,8 +38,7 @@ from tradeops.observability import get_logger
 _log = get_logger("tradeops.venue")
 WINDOW_MS = 60_000
 LEARNED_FOR_MS = 10 * WINDOW_MS
-"""How long a 429 makes the budget careful: the limit it taught holds (another client of the key may have
-caused it) and requests go one at a time (:meth:`WeightBudget.request`)."""
+"""How long the limit a 429 taught holds (another client of the key may have caused it)."""
 USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
 RETRY_AFTER_HEADER = "retry-after"
 
@@ -196,7 +198,8 @@ class WeightBudget:
 
     @property
     def cautious(self) -> bool:
-        """Whether the venue refused for weight within ``LEARNED_FOR_MS``: requests then go one at a time."""
+        """Whether requests go one at a time: from a 429/418 to the end of the first whole venue minute
+        after its block (another refusal starts it again)."""
         return self._clock() < self._cautious_until_ms
 
     @property
@@ -330,7 +333,6 @@ class WeightBudget:
             self.stats.banned_418 += 1
         else:
             self.stats.throttled_429 += 1
-        self._cautious_until_ms = now + LEARNED_FOR_MS
         if 0 < self._ok_used < self.limit:
             self._learn(self._ok_used, now)
         retry_after = _header(headers, RETRY_AFTER_HEADER)
@@ -340,6 +342,8 @@ class WeightBudget:
             until = self._next_window_ms()
         self._blocked_until_ms = max(self._blocked_until_ms, until)
         self._used = max(self._used, self.capacity)
+        first_whole_window = -(-(self._blocked_until_ms - self._guard_ms) // WINDOW_MS)  # starts after it
+        self._cautious_until_ms = (first_whole_window + 1) * WINDOW_MS + self._guard_ms
 
     def _learn(self, limit: int, now: int) -> None:
         """The venue refused past ``limit`` (its count on the last answer it did not refuse): spend no

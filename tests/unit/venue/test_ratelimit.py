@@ -167,8 +167,35 @@ async def test_after_a_429_requests_go_one_at_a_time_and_none_leaves_while_block
     await asyncio.gather(*(call(n) for n in range(1, 6)))
     assert most == 1, "requests overlapped after a 429"
     assert all(at >= START + 20_000 for at in sent_at), "a request left while the budget was blocked"
-    clock.now_ms += LEARNED_FOR_MS
-    assert not b.cautious
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "careful_until"),
+    [
+        ("20", START + 50_000 + 60_000 + 1_000),  # blocked to 30 s into the minute: the next one is whole
+        (None, START + 50_000 + 60_000 + 1_000),  # blocked to the next minute (+ guard): that one
+        ("55", START + 50_000 + 120_000 + 1_000),  # blocked into the next minute: the one after
+    ],
+)
+async def test_careful_mode_ends_after_a_whole_minute_clear_of_the_block_but_the_limit_stays(
+    retry_after: str | None, careful_until: int
+) -> None:
+    """A kill switch's cancels queue one by one for a minute or two after a 429, not for ten."""
+    clock = FakeClock()
+    b = budget(clock, limit=6000)
+    b.observe(200, {"X-MBX-USED-WEIGHT-1M": "900"})
+    b.observe(429, {"Retry-After": retry_after} if retry_after else {})
+    assert b.limit == 900
+    clock.now_ms = careful_until - 1
+    assert b.cautious
+    clock.now_ms = careful_until
+    assert not b.cautious and b.limit == 900  # overlapping again, still at the learned limit
+    b.observe(429, {"Retry-After": "1"})  # another refusal: careful again
+    assert b.cautious
+    clock.now_ms = START + LEARNED_FOR_MS - 1
+    assert b.limit == 900
+    clock.now_ms += 1
+    assert b.limit == 6000
 
 
 async def test_a_scoped_deadline_bounds_the_wait_for_the_turn_after_a_429() -> None:
