@@ -6,19 +6,17 @@ Each request charges the shared :class:`WeightBudget` first; ccxt's own throttle
 task during ``submit``/``cancel`` propagates ``CancelledError``: the caller must treat that request's
 outcome as unknown and resolve it by query like an ``Unknown``.
 
-Credentials rotate without dropping anything: a rotation builds a new ccxt exchange (a new key object)
-for the calls that start afterwards; calls already sent finish on the old one, which is closed once
-idle (:meth:`VenueAdapter.wait_retired_idle` tells when the old key may be revoked).
+Credentials rotate without dropping anything (:mod:`tradeops.venue.key_sessions`): calls already sent
+finish on the old key, new ones use the new key.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -30,6 +28,7 @@ from tradeops.domain.orders import Fill, Order
 from tradeops.domain.values import Instrument, Side
 from tradeops.observability import get_logger
 from tradeops.venue.credentials import CredentialsProvider, ExchangeCredentials
+from tradeops.venue.key_sessions import KeySessions
 from tradeops.venue.mapping import (
     MappingError,
     OcoResult,
@@ -83,17 +82,6 @@ CancelOutcome = Accepted[VenueOrder] | Failure
 Outcome = Accepted[T] | Failure
 
 
-@dataclass
-class _Session:
-    """One ccxt exchange bound to one key version, with the number of requests it has in flight."""
-
-    exchange: binance
-    credentials: ExchangeCredentials
-    inflight: int = 0
-    retired: bool = False
-    idle: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 class VenueAdapter:
     """Async Binance spot adapter; one per API key, shared by every caller (OMS, reconciliation, ...).
 
@@ -112,24 +100,21 @@ class VenueAdapter:
     ) -> None:
         self._factory = factory
         self._budget = budget
-        self._credentials = credentials
         self._timeout_ms = timeout_ms
         self._use_info_limit = use_exchange_info_limit
         self._time_difference_ms = 0
-        self._retired: list[_Session] = []
         self._client_ids: OrderedDict[str, str] = OrderedDict()
-        self._rotation = asyncio.Lock()
-        self._session = self._open(credentials.current)
+        self._sessions = KeySessions(self._open_exchange, credentials)
 
     # ---- sessions and credentials ------------------------------------------------------------------
-    def _open(self, credentials: ExchangeCredentials) -> _Session:
+    def _open_exchange(self, credentials: ExchangeCredentials) -> binance:
         exchange = self._factory(credentials)
         exchange.enableRateLimit = False  # the WeightBudget paces requests (see ratelimit.py)
         exchange.timeout = self._timeout_ms
         exchange.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
         exchange.options["timeDifference"] = self._time_difference_ms
         exchange.on_rest_response = self._on_response
-        return _Session(exchange, credentials)
+        return exchange
 
     def _on_response(
         self, code: int, _reason: str, url: str, _method: str, headers: Mapping[str, Any], body: str, *_: Any
@@ -154,70 +139,35 @@ class VenueAdapter:
     @property
     def inflight(self) -> int:
         """Requests sent and not yet answered, on every key (graceful shutdown waits for 0)."""
-        return sum(session.inflight for session in (self._session, *self._retired))
+        return self._sessions.inflight
 
     @property
     def api_key(self) -> str:
         """The key new calls use (for log correlation only; it is a registered secret and scrubbed)."""
-        return self._session.credentials.api_key
+        return self._sessions.current.credentials.api_key
 
     def set_time_difference(self, local_minus_venue_ms: int) -> None:
         """Apply the clock offset to signed timestamps (ccxt's ``timeDifference``) and the weight windows."""
         self._time_difference_ms = local_minus_venue_ms
         self._budget.set_venue_offset(-local_minus_venue_ms)
-        for session in (self._session, *self._retired):
+        for session in self._sessions.all():
             session.exchange.options["timeDifference"] = local_minus_venue_ms
 
     async def on_secret_rotated(self, version_id: str | None = None) -> bool:
-        """Load AWSCURRENT and switch new calls to it; in-flight calls finish on the old key.
-
-        Returns whether the key changed. ``version_id`` (from the "Secret Rotated" event) is logged
-        against the version actually loaded: AWSCURRENT is the truth whichever event arrives first.
-        """
-        async with self._rotation:
-            return await self._rotate(version_id)
-
-    async def _rotate(self, version_id: str | None) -> bool:
-        credentials = await self._credentials.reload()
-        old = self._session
-        if credentials.api_key == old.credentials.api_key and credentials.secret == old.credentials.secret:
-            log.info("secret rotated: key unchanged", extra={"version_id": credentials.version_id})
-            return False
-        new = self._open(credentials)
-        if old.exchange.markets:
-            new.exchange.set_markets(old.exchange.markets, old.exchange.currencies)
-        self._session = new
-        old.retired = True
-        self._retired.append(old)
-        log.info(
-            "secret rotated: new calls use the new key",
-            extra={"event_version_id": version_id, "loaded_version_id": credentials.version_id},
-        )
-        await self._close_if_idle(old)
-        return True
+        """Load AWSCURRENT and switch new calls to it (in-flight calls finish on the old key); returns
+        whether the key changed."""
+        return await self._sessions.rotate(version_id)
 
     async def wait_retired_idle(self, timeout_s: float) -> None:
         """Wait until no call is in flight on a retired key (then revoking it cannot fail a call).
 
         Raises ``TimeoutError`` after ``timeout_s``: the old key must not be revoked yet.
         """
-        async with asyncio.timeout(timeout_s):
-            for session in list(self._retired):
-                await session.idle.wait()
-
-    async def _close_if_idle(self, session: _Session) -> None:
-        if session.retired and session.inflight == 0 and not session.idle.is_set():
-            session.idle.set()
-            if session in self._retired:
-                self._retired.remove(session)
-            await session.exchange.close()
+        await self._sessions.wait_retired_idle(timeout_s)
 
     async def close(self) -> None:
         """Close every ccxt exchange (current and retired)."""
-        for session in (*self._retired, self._session):
-            session.idle.set()
-            await session.exchange.close()
-        self._retired.clear()
+        await self._sessions.close()
 
     # ---- the call wrapper --------------------------------------------------------------------------
     async def _call(
@@ -240,27 +190,22 @@ class VenueAdapter:
     async def _run(
         self, kind: CallKind, op: Callable[[binance], Awaitable[T]], needs_markets: bool
     ) -> Accepted[T] | Failure:
-        session = self._session  # chosen at send time: a call keeps the key it was sent with
-        session.inflight += 1
         _LAST_RESPONSE.set(None)
-        try:
-            exchange = session.exchange
-            if needs_markets and not exchange.markets:
-                await self._budget.acquire(Weight.EXCHANGE_INFO)
-                await exchange.load_markets()
-            value = await op(exchange)
-        except WeightUnavailable:
-            raise
-        except Exception as exc:
-            failure = self._classify(exc, kind)
-            log.warning(
-                "venue call failed",
-                extra={"kind": kind.value, "outcome": type(failure).__name__, "error": repr(failure)},
-            )
-            return failure
-        finally:
-            session.inflight -= 1
-            await self._close_if_idle(session)
+        async with self._sessions.use() as exchange:
+            try:
+                if needs_markets and not exchange.markets:
+                    await self._budget.acquire(Weight.EXCHANGE_INFO)
+                    await exchange.load_markets()
+                value = await op(exchange)
+            except WeightUnavailable:
+                raise
+            except Exception as exc:
+                failure = self._classify(exc, kind)
+                log.warning(
+                    "venue call failed",
+                    extra={"kind": kind.value, "outcome": type(failure).__name__, "error": repr(failure)},
+                )
+                return failure
         return Accepted(value)
 
     def _classify(self, exc: Exception, kind: CallKind) -> Failure:
