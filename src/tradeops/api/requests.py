@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from tradeops.domain.alerts import AlertStatus
 from tradeops.domain.control import TradingState
-from tradeops.domain.events import DecimalStr, NonNegativeDecimal, PositiveDecimal, Symbol
+from tradeops.domain.event_fields import DecimalStr, NonNegativeDecimal, PositiveDecimal, Symbol
 from tradeops.domain.orders import OrderState
 from tradeops.store.proposals import ProposalStatus
 

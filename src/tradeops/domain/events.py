@@ -1,85 +1,45 @@
 """Event schemas of the ``tradeops`` bus (DESIGN §4.2): pydantic models, registry, parsing, PutEvents entries.
 
 Every ``detail`` carries ``schema_version``, ``event_id``, ``occurred_at`` (aware UTC) and
-``correlation_id``. Money and quantities are ``DecimalStr``: a plain decimal string (or an int) on the
-wire, ``Decimal`` in Python; JSON floats are refused everywhere in a detail, including free-form
-objects. Unknown fields are refused. ``json_schemas()`` is what ``tradeops schemas`` writes.
+``correlation_id`` (the envelope, :mod:`tradeops.domain.event_fields`, with the field kinds: money and
+quantities are decimal strings, JSON floats are refused everywhere in a detail). Unknown fields are
+refused. ``json_schemas()`` is what ``tradeops schemas`` writes.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     StrictBool,
     StrictInt,
-    StringConstraints,
     ValidationError,
-    WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
+from tradeops.domain.event_fields import (
+    DecimalStr,
+    EpochMillis,
+    EventDetail,
+    Identifier,
+    JsonObject,
+    NonEmptyStr,
+    NonNegativeDecimal,
+    PositiveDecimal,
+    Symbol,
+    UtcDatetime,
+)
 from tradeops.domain.orders import Fill, Order, OrderState
-from tradeops.domain.values import OrderType, Severity, Side, TimeInForce, to_decimal
+from tradeops.domain.values import OrderType, Severity, Side, TimeInForce
 
 __all__ = ["EVENT_TYPES", "EventDetail", "EventSchemaError", "Severity", "json_schemas", "parse_detail"]
 
-_DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
-_DECIMAL_RE = re.compile(_DECIMAL_PATTERN)
 _SOURCE_RE = re.compile(r"^tradeops\.[a-z0-9][a-z0-9_.-]*$")
 MAX_DETAIL_BYTES = 256 * 1024  # EventBridge's limit for a whole entry; the detail alone must fit in it
-
-
-def _exact_decimal(value: Any) -> Decimal:
-    if isinstance(value, float):
-        raise ValueError("floats are refused for money and quantities: send a decimal string")
-    if isinstance(value, str) and not _DECIMAL_RE.match(value):
-        raise ValueError(f"{value!r} is not a plain decimal string (e.g. '0.015')")
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError(f"expected a decimal string, got {type(value).__name__}")
-    return to_decimal(value)
-
-
-def _refuse_floats(value: Any, path: str = "") -> Any:
-    if isinstance(value, float):
-        raise ValueError(f"float at {path or 'top level'} refused: send numbers as decimal strings")
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            _refuse_floats(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _refuse_floats(item, f"{path}[{index}]")
-    return value
-
-
-DecimalStr = Annotated[
-    Decimal,
-    BeforeValidator(_exact_decimal),
-    PlainSerializer(lambda value: format(value, "f"), return_type=str, when_used="json"),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": _DECIMAL_PATTERN}, {"type": "integer"}]}),
-]
-PositiveDecimal = Annotated[DecimalStr, Field(gt=0)]
-NonNegativeDecimal = Annotated[DecimalStr, Field(ge=0)]
-NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-Identifier = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,128}$")]
-Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,20}/[A-Z0-9]{2,20}$")]
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
-EpochMillis = Annotated[StrictInt, Field(ge=0)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_refuse_floats)]
 
 
 class EventSchemaError(ValueError):
@@ -93,27 +53,6 @@ class EventSchemaError(ValueError):
         self.detail_type = detail_type
         self.fields = fields
         self.correlation_id = correlation_id
-
-
-class EventDetail(BaseModel):
-    """The envelope fields every detail carries; subclasses set ``DETAIL_TYPE`` (Title Case)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    DETAIL_TYPE: ClassVar[str]
-    SCHEMA_VERSION: ClassVar[int] = 1
-
-    schema_version: StrictInt = 1
-    event_id: Identifier = Field(default_factory=lambda: uuid.uuid4().hex)
-    occurred_at: UtcDatetime = Field(default_factory=lambda: datetime.now(UTC))
-    correlation_id: Identifier
-
-    @field_validator("schema_version")
-    @classmethod
-    def _supported_version(cls, value: int) -> int:
-        if value != cls.SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {value} (supported: {cls.SCHEMA_VERSION})")
-        return value
 
 
 class TradeIntent(EventDetail):
