@@ -15,24 +15,17 @@ once per transition (retried on the next refresh only if it raised or exceeded `
 and its count reported. A read is bounded by ``read_timeout_s`` (a hung read counts as a failure, so
 the dead-man's switch still fires), and a hung read is never doubled up by later refreshes.
 
-Kill-switch flatten: a "Control Changed" for the trading key whose value carries ``flatten: true`` and a
-``request_id`` (:data:`tradeops.kill_switch.FLATTEN_FIELD`) asks for the positions to be closed. The
-request runs once the table shows HALTED at (or after) the event's version and the cancel-all is done:
-``flatten_positions(flatten_id)`` runs in its own task inside :meth:`ControlApplier.flatten_scope`, the
-one place where HALTED reads as REDUCING (so pre-trade risk lets through only orders that reduce
-exposure, and only those the flatten itself sends: every other task still reads HALTED). A request is
-run once (retried up to ``flatten_attempts`` times if it raised, each attempt with its own id), dropped
-if trading was resumed first, and never run while the control plane is lost.
+Kill-switch flatten requests arrive with "Control Changed" events and run once the halt shows and the
+cancel-all is done (:mod:`tradeops.gateway.flatten_requests`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -43,18 +36,15 @@ from tradeops.aio import wait_event
 from tradeops.domain.control import TradingState
 from tradeops.domain.events import ControlChanged
 from tradeops.gateway.clock import wall_ms
+from tradeops.gateway.flatten_requests import FlattenPositions, FlattenRequests, flattening
 from tradeops.observability import MetricUnit, emit_metric, get_logger
-from tradeops.store.control import TRADING_KEY, StrategyControl, TradingControl
+from tradeops.store.control import StrategyControl, TradingControl
 
 __all__ = ["CancelAll", "ControlApplier", "ControlSource", "FlattenPositions", "Transition"]
 
 log = get_logger("tradeops.gateway")
 
 CancelAll = Callable[[], Awaitable[int]]
-FlattenPositions = Callable[[str], Awaitable[int]]
-"""Close every position (market orders within limits) for one flatten attempt id; returns orders sent."""
-FLATTEN_FIELD = "flatten"  # tradeops.kill_switch.FLATTEN_FIELD (not imported: the gateway needs no service)
-_FLATTENING: contextvars.ContextVar[str | None] = contextvars.ContextVar("tradeops_flattening", default=None)
 Subscriber = Callable[["Transition"], "Awaitable[None] | None"]
 
 _TABLE_LOSS = "control_table"
@@ -128,15 +118,11 @@ class ControlApplier:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._flatten = flatten_positions
-        self._flatten_attempts = flatten_attempts
-        self._flatten_requests: dict[str, int] = {}  # request id -> table version it needs
-        self._flatten_tries: dict[str, int] = {}
-        self._flatten_task: asyncio.Task[None] | None = None
+        self.flattens = FlattenRequests(
+            flatten_positions, attempts=flatten_attempts, on_attempt_end=self._wake.set, metrics=metrics
+        )
         self.halts = 0
         self.last_cancelled: int | None = None
-        self.flattened: dict[str, int] = {}
-        """Flatten request id -> orders it sent (requests done)."""
 
     # -- what the risk context reads -----------------------------------------------------------------
 
@@ -148,22 +134,18 @@ class ControlApplier:
     @property
     def trading_state(self) -> TradingState:
         """HALTED from the instant the control plane is declared lost, even before the cancel ran; inside
-        :meth:`flatten_scope` a table HALTED reads as REDUCING (only the flatten's own orders)."""
+        :func:`~tradeops.gateway.flatten_requests.flatten_scope` a table HALTED reads as REDUCING (only
+        the flatten's own orders)."""
         if self._losses or self._effective is None:
             return TradingState.HALTED
-        if self._effective is TradingState.HALTED and _FLATTENING.get() is not None:
+        if self._effective is TradingState.HALTED and flattening():
             return TradingState.REDUCING
         return self._effective
 
-    @staticmethod
-    @contextlib.contextmanager
-    def flatten_scope(flatten_id: str) -> Iterator[None]:
-        """Within this block (this task and tasks it starts), HALTED admits orders that reduce exposure."""
-        token = _FLATTENING.set(flatten_id)
-        try:
-            yield
-        finally:
-            _FLATTENING.reset(token)
+    @property
+    def flattened(self) -> dict[str, int]:
+        """Flatten request id -> orders it sent (requests done)."""
+        return self.flattens.flattened
 
     @property
     def reason(self) -> str:
@@ -194,24 +176,8 @@ class ControlApplier:
         on the applier's event loop (from another thread use ``loop.call_soon_threadsafe``)."""
         if event is not None:
             log.info("control changed event", extra={"key": event.key, "actor": event.actor})
-            self._note_flatten_request(event)
+            self.flattens.note(event)
         self._wake.set()
-
-    def _note_flatten_request(self, event: ControlChanged) -> None:
-        value = event.value
-        request_id, version = value.get("request_id"), value.get("version")
-        if event.key != TRADING_KEY or value.get(FLATTEN_FIELD) is not True:
-            return
-        if not isinstance(request_id, str) or not isinstance(version, int) or isinstance(version, bool):
-            log.error("flatten request without request_id/version ignored", extra={"value": value})
-            return
-        if request_id in self.flattened or request_id in self._flatten_requests:
-            return  # a redelivery
-        if self._flatten is None:
-            log.error("flatten requested but this applier cannot flatten", extra={"request_id": request_id})
-            return
-        log.warning("kill switch flatten requested", extra={"request_id": request_id, "version": version})
-        self._flatten_requests[request_id] = version
 
     async def on_control_plane_lost(self, reason: str) -> None:
         """Dead-man's switch: halt locally (cancelling every open order) until restored."""
@@ -320,52 +286,8 @@ class ControlApplier:
             await self._tell(transition)
         elif self._cancel_pending:
             await self._cancel()
-        self._schedule_flatten()
-
-    # -- kill-switch flatten -------------------------------------------------------------------------
-
-    def _schedule_flatten(self) -> None:
-        """Start the oldest due flatten request (one at a time); drop those that a resume overtook."""
-        if not self._flatten_requests or self._flatten is None:
-            return
-        table = self._table
-        if table is not None and table.state is not TradingState.HALTED:
-            for request_id, version in list(self._flatten_requests.items()):
-                if table.version > version:
-                    log.warning("flatten dropped: trading resumed first", extra={"request_id": request_id})
-                    del self._flatten_requests[request_id]
-            return
-        running = self._flatten_task is not None and not self._flatten_task.done()
-        if running or self._losses or self._cancel_pending or self._effective is not TradingState.HALTED:
-            return
-        due = [r for r, v in self._flatten_requests.items() if table is not None and table.version >= v]
-        if due:
-            self._flatten_task = asyncio.get_running_loop().create_task(
-                self._run_flatten(due[0]), name="kill-switch-flatten"
-            )
-
-    async def _run_flatten(self, request_id: str) -> None:
-        flatten = self._flatten
-        if flatten is None:
-            return
-        attempt = self._flatten_tries[request_id] = self._flatten_tries.get(request_id, 0) + 1
-        flatten_id = request_id if attempt == 1 else f"{request_id}-{attempt}"
-        try:
-            with self.flatten_scope(flatten_id):
-                sent = await flatten(flatten_id)
-        except Exception:
-            log.exception("kill switch flatten failed", extra={"request_id": request_id, "attempt": attempt})
-            if attempt >= self._flatten_attempts:
-                log.error("kill switch flatten abandoned", extra={"request_id": request_id})
-                self._flatten_requests.pop(request_id, None)
-            return
-        finally:
-            self._wake.set()  # the next refresh starts the next request (or the retry)
-        self._flatten_requests.pop(request_id, None)
-        self.flattened[request_id] = sent
-        log.warning("kill switch flatten done", extra={"request_id": request_id, "orders": sent})
-        if self._metrics is not None:
-            emit_metric(self._metrics, "FlattenOrders", sent, MetricUnit.Count)
+        may_start = not self._losses and not self._cancel_pending and self._effective is TradingState.HALTED
+        self.flattens.schedule(self._table, may_start=may_start)
 
     async def _cancel(self) -> int | None:
         try:
@@ -414,12 +336,12 @@ class ControlApplier:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="control-applier")
 
     async def stop(self) -> None:
-        for task in (self._task, self._flatten_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._flatten_task = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+        await self.flattens.stop()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

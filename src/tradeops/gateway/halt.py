@@ -15,7 +15,7 @@ the stops off the positions). :func:`flatten` cancels them first, then closes ea
 session's portfolio with market orders (intent ids derived from the flatten id, strategy
 :data:`FLATTEN_STRATEGY`), each at most the symbol's ``max_order_quantity`` and floored to the
 venue's step; it runs inside
-:meth:`~tradeops.gateway.control.ControlApplier.flatten_scope`, so pre-trade risk treats HALTED as
+:func:`~tradeops.gateway.flatten_requests.flatten_scope`, so pre-trade risk treats HALTED as
 REDUCING for these orders only, and every other limit (collar, notional, rate, funds) still applies.
 A denial stops that symbol. Orders and intents are journaled by the OMS like any other.
 """

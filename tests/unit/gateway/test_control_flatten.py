@@ -7,6 +7,7 @@ import asyncio
 from tradeops.domain.control import TradingState
 from tradeops.domain.events import ControlChanged
 from tradeops.gateway.control import ControlApplier
+from tradeops.gateway.flatten_requests import flatten_scope
 
 from .test_control import CancelCounter, Clock, FakeSource
 
@@ -59,7 +60,7 @@ def build(source: FakeSource, cancel: CancelCounter | None = None) -> tuple[Cont
 async def settle(applier: ControlApplier) -> None:
     """Refresh, then let a started flatten task finish."""
     await applier.refresh()
-    task = applier._flatten_task
+    task = applier.flattens.task
     if task is not None:
         await asyncio.wait_for(asyncio.shield(task), TIMEOUT)
 
@@ -143,13 +144,13 @@ async def test_a_flatten_scope_outside_a_halt_changes_nothing() -> None:
     applier, _ = build(source)
     source.set_state(TradingState.ACTIVE)
     await applier.refresh()
-    with applier.flatten_scope("x"):
+    with flatten_scope("x"):
         assert applier.trading_state is TradingState.ACTIVE
     source.set_state(TradingState.HALTED)
     await applier.refresh()
-    with applier.flatten_scope("x"):
+    with flatten_scope("x"):
         assert applier.trading_state is TradingState.REDUCING
     assert applier.trading_state is TradingState.HALTED
     await applier.on_control_plane_lost("table unreadable")
-    with applier.flatten_scope("x"):
+    with flatten_scope("x"):
         assert applier.trading_state is TradingState.HALTED  # a local halt admits nothing
