@@ -80,10 +80,16 @@ class OrderManager:
     # ---- intents and orders -----------------------------------------------------------------------
     async def accept_intent(self, intent: TradeIntent, *, fencing_token: int | None = None) -> Order:
         """The entry order of ``intent``: created NEW and journaled (write-ahead), or the existing one."""
+        order, _created = await self.admit(intent, fencing_token=fencing_token)
+        return order
+
+    async def admit(self, intent: TradeIntent, *, fencing_token: int | None = None) -> tuple[Order, bool]:
+        """:meth:`accept_intent` and whether this call created the order (False: a redelivery found it),
+        with one store read for both."""
         cid = client_order_id(intent.intent_id, OrderLeg.ENTRY)
         existing = await self.records.load(cid)
         if existing is not None:
-            return existing
+            return existing, False
         order = Order.new(
             client_order_id=cid,
             intent_id=intent.intent_id,
@@ -100,7 +106,7 @@ class OrderManager:
         created = await self.records.create(intent, order, fencing_token)
         if created.expires_at_ms is not None and created.state is OrderState.NEW:
             self._deadlines[cid] = created.expires_at_ms
-        return created
+        return created, created is order  # another writer's order: stored meanwhile, not created here
 
     async def deny(self, cid: str, reason: str) -> Order:
         """NEW -> DENIED (pre-trade risk said no): the order is never sent. An order that ended meanwhile

@@ -253,20 +253,15 @@ class TradingSession:
     async def on_intent(self, intent: TradeIntent, _meta: EnvelopeMeta) -> IntakeOutcome:
         """The intake's contract: journal (write-ahead) first, then risk, then send or deny."""
         oms = self._require_oms()
-        cid = client_order_id(intent.intent_id, OrderLeg.ENTRY)
         try:
-            try:
-                existing: Order | None = await oms.get(cid)
-            except UnknownOrder:
-                existing = None
-            order = existing or await oms.accept_intent(intent)
+            order, created = await oms.admit(intent)
             if order.state is OrderState.NEW:
                 expires = None if intent.expires_at is None else int(intent.expires_at.timestamp() * 1000)
                 await self._decide_and_send(order, expires)
         except FENCED:
             self.app.on_fenced("fenced while handling an intent")
             raise
-        return IntakeOutcome.duplicate() if existing is not None else IntakeOutcome.accepted()
+        return IntakeOutcome.accepted() if created else IntakeOutcome.duplicate()
 
     async def is_known(self, intent_id: str) -> bool:
         try:
