@@ -57,6 +57,13 @@ _ZERO = Decimal(0)
 _VENUE_LOCKED = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.CANCELING})
 
 
+def _takes(symbol: str, side: Side, quantity: Decimal, quote_amount: Decimal) -> tuple[str, Decimal]:
+    """The asset and amount an order takes from the free balance: a sell its base quantity, a buy its
+    quote amount."""
+    base, quote = split_symbol(symbol)
+    return (base, quantity) if side is Side.SELL else (quote, quote_amount)
+
+
 def _short_of_funds(decision: RiskDecision) -> bool:
     return isinstance(decision, Denied) and decision.reason is DenyReason.INSUFFICIENT_BALANCE
 
@@ -180,11 +187,19 @@ class BalanceCache:
 
 @dataclass(frozen=True)
 class _Commitment:
-    """An approved order and the notional it was checked at; ``after_read``: reads started at settling."""
+    """An approved order and the notional it was checked at."""
 
     order: Order
     notional: Decimal
-    after_read: int = 0
+
+
+@dataclass
+class _Unread:
+    """Orders handed back while one balance read was the latest started: what they take, per asset
+    (kept as running totals, so a decision costs the same however many orders were sent since)."""
+
+    cids: set[str] = dataclasses.field(default_factory=set)
+    takes: dict[str, Decimal] = dataclasses.field(default_factory=dict)
 
 
 class RiskGate:
@@ -222,7 +237,7 @@ class RiskGate:
         self._now_ms = now_ms
         self._lock = asyncio.Lock()
         self._approved: dict[str, _Commitment] = {}  # approved, not yet handed back by submit
-        self._unread: dict[str, _Commitment] = {}  # settled after the latest balance read started
+        self._unread: dict[int, _Unread] = {}  # reads started at settling -> orders settled then
         self._first_locked: dict[str, int] = {}  # venue-locked working order -> reads started when first seen
         self._recent: deque[int] = deque(maxlen=_RECENT_ORDERS)
         self._day = -1
@@ -273,8 +288,11 @@ class RiskGate:
         """The approved order was submitted (or dropped): its funds count until a balance read shows them."""
         commitment = self._approved.pop(client_order_id, None)
         if commitment is not None:
-            after_read = self._balances.reads_started
-            self._unread[client_order_id] = dataclasses.replace(commitment, after_read=after_read)
+            unread = self._unread.setdefault(self._balances.reads_started, _Unread())
+            unread.cids.add(client_order_id)
+            order, spend = commitment.order, commitment.notional * (1 + self._fee)
+            asset, amount = _takes(order.symbol, order.side, order.quantity, spend)
+            unread.takes[asset] = unread.takes.get(asset, _ZERO) + amount
 
     def on_fill(self, _fill: Fill) -> None:
         """A fill changed the venue's balances: the next decision reads them again."""
@@ -291,24 +309,24 @@ class RiskGate:
         free = {asset: amount for asset, (amount, _locked) in snapshot.balances.items()}
         reads_started = self._balances.reads_started
 
-        def deduct(symbol: str, side: Side, quantity: Decimal, quote_amount: Decimal) -> None:
-            base, quote = split_symbol(symbol)
-            asset, amount = (base, quantity) if side is Side.SELL else (quote, quote_amount)
+        def deduct(asset: str, amount: Decimal) -> None:
             free[asset] = free.get(asset, _ZERO) - amount
 
         # No await separates taking ``snapshot`` from this call, so no newer read can have pruned for it.
-        self._unread = {cid: c for cid, c in self._unread.items() if c.after_read >= snapshot.generation}
-        for c in self._unread.values():
-            deduct(c.order.symbol, c.order.side, c.order.quantity, c.notional * (1 + self._fee))
+        for read in [read for read in self._unread if read < snapshot.generation]:
+            del self._unread[read]  # that read's snapshot (or a later one) shows these orders
+        for unread in self._unread.values():
+            for asset, amount in unread.takes.items():
+                deduct(asset, amount)
         first_locked = {}
         for order in working:
             cid = order.client_order_id
             if order.state not in _VENUE_LOCKED:
                 continue
             first_locked[cid] = seen = self._first_locked.get(cid, reads_started)
-            if seen >= snapshot.generation and cid not in self._unread:
+            if seen >= snapshot.generation and not any(cid in u.cids for u in self._unread.values()):
                 price = order.limit_price or order.stop_price or _ZERO  # resting market orders: none
-                deduct(order.symbol, order.side, order.remaining, order.remaining * price)
+                deduct(*_takes(order.symbol, order.side, order.remaining, order.remaining * price))
         self._first_locked = first_locked
         return free
 
