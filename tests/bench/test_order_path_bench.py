@@ -246,24 +246,43 @@ async def thread_hop_ms(count: int = 300) -> float:
     return pct(samples, 0.5)
 
 
-def breakdown(sections: Sections, intents: int, hop_ms: float) -> list[tuple[str, str, str]]:
+class HopCounter:
+    """Counts ``asyncio.to_thread`` calls (the gateway's worker-thread hand-offs) while installed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = asyncio.to_thread
+
+        async def counted(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+            self.count += 1
+            return await original(func, *args, **kwargs)
+
+        monkeypatch.setattr(asyncio, "to_thread", counted)
+
+
+def breakdown(sections: Sections, intents: int, hops: int, hop_ms: float) -> list[tuple[str, str, str]]:
     """Rows: each section's p50 per call and calls per intent; the thread hand-offs and their cost."""
     rows = []
-    hops = 0.0
     for name, samples in sorted(sections.samples.items()):
         calls = len(samples) / intents
-        hops += calls if name.startswith(HOP) else 0
         rows.append(
             (f"  in gateway: {name}, p50", f"{statistics.median(samples):.3f} ms", f"x{calls:.1f}/intent")
         )
+    per_intent = hops / intents
     rows.append(
-        ("  worker-thread hand-offs per intent", f"{hops:.1f}", f"to_thread round trip p50 {hop_ms:.3f} ms")
+        (
+            "  worker-thread hand-offs per intent (to_thread)",
+            f"{per_intent:.1f}",
+            f"round trip p50 {hop_ms:.3f} ms",
+        )
     )
-    rows.append(("  hand-offs x round trip, per intent", f"{hops * hop_ms:.2f} ms", ""))
+    rows.append(("  hand-offs x round trip, per intent", f"{per_intent * hop_ms:.2f} ms", ""))
     return rows
 
 
-async def test_order_path_against_bare_ccxt(sim_launcher: SimLauncher, report: Report) -> None:
+async def test_order_path_against_bare_ccxt(
+    sim_launcher: SimLauncher, report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ready = await sim_launcher()
     quotes: dict[str, tuple[Decimal, Decimal]] = {}
     sections = Sections()
@@ -277,6 +296,7 @@ async def test_order_path_against_bare_ccxt(sim_launcher: SimLauncher, report: R
         await bare_block(exchange, 0, price)  # warm-up both sides: connections, caches, first imports
         await gateway_block(session, 0, price)
         sections.samples.clear()
+        hops = HopCounter(monkeypatch)  # the bare side makes none (asserted below)
         gateway: list[float] = []
         bare: list[float] = []
         rounds = max(1, INTENTS // BLOCK)
@@ -290,7 +310,11 @@ async def test_order_path_against_bare_ccxt(sim_launcher: SimLauncher, report: R
                 gateway += await gateway_block(session, first, price)
                 bare += await bare_block(exchange, first, price)
         ratio = pct(gateway, 0.5) / pct(bare, 0.5)
-        rows = breakdown(sections, len(gateway), await thread_hop_ms())
+        before_bare = hops.count
+        await bare_block(exchange, 10 * INTENTS, price)
+        assert hops.count == before_bare, "bare ccxt used a worker thread: the hops are not all the gateway's"
+        monkeypatch.undo()
+        rows = breakdown(sections, len(gateway), hops.count, await thread_hop_ms())
         profile = "" if ratio <= GOAL_RATIO else await profile_gateway(session, exchange, quotes)
     finally:
         await adapter.close()
