@@ -120,7 +120,8 @@ def desk(records: list[Record]) -> tuple[LocalBook, VenueReport]:
             venue[asset] += amount
     reports = tuple(record.report for record in records)
     last = max(record.report.update_time for record in records)
-    book = LocalBook(tuple(r.order for r in records), fills, net_positions(fills), dict(local))
+    read_at = dict.fromkeys(start, T0 - 10_000)  # the balances baseline, read before any trade
+    book = LocalBook(tuple(r.order for r in records), fills, net_positions(fills), dict(local), read_at)
     report = VenueReport(
         as_of=last + 60_000,
         since=T0,

@@ -86,7 +86,13 @@ def _baseline_doubts(local: LocalBook, window_ms: int) -> defaultdict[str, list[
     one after the stamp was added to ``balances`` though the baseline may hold it (``-amount``), one
     before it was not though the baseline may lack it (``+amount``)."""
     doubts: defaultdict[str, list[Decimal]] = defaultdict(list)
+    if not local.balances_read_at:
+        return doubts
+    earliest = min(local.balances_read_at.values()) - window_ms
+    latest = max(local.balances_read_at.values()) + window_ms
     for fill in local.fills:
+        if not earliest <= fill.ts <= latest:
+            continue  # far from every stamp (most fills): no need to know what it moved
         for asset, amount in balance_delta(fill).items():
             stamp = local.balances_read_at.get(asset)
             if amount and stamp is not None and abs(fill.ts - stamp) <= window_ms:
