@@ -342,6 +342,9 @@ class RiskGate:
             snapshot = self._portfolio().mark({s: r.mid for s, r in references.items()}, now)
         except MissingPriceError as exc:
             return Denied(DenyReason.MARKET_DATA_STALE, None, "missing", f"cannot value the portfolio: {exc}")
+        window_start = now - self.limits.rate_window_ms
+        while self._recent and self._recent[0] <= window_start:  # the rate check counts none of them
+            self._recent.popleft()
         working = list(self._working())
         open_orders = {o.client_order_id: o for o in working}
         open_orders.update((cid, c.order) for cid, c in self._approved.items())

@@ -12,8 +12,10 @@ from tradeops.domain.control import TradingState
 from tradeops.domain.limits import RiskLimits
 from tradeops.domain.orders import Fill, Order
 from tradeops.domain.portfolio import Portfolio
-from tradeops.domain.risk import Approved, Denied, DenyReason
+from tradeops.domain.risk import Approved, Denied, DenyReason, OrderRequest, RiskContext, RiskDecision
+from tradeops.domain.risk import check as domain_check
 from tradeops.domain.values import Instrument, OrderType, Side
+from tradeops.gateway import risk_gate
 from tradeops.gateway.clock import wall_ms
 from tradeops.gateway.quality import Feed, FeedQuality, MarketView
 from tradeops.gateway.risk_gate import BalanceCache, RiskGate, VenueUnavailable
@@ -114,6 +116,32 @@ async def test_approved_orders_count_as_open_until_settled() -> None:
     assert isinstance(third, Denied) and third.reason is DenyReason.MAX_OPEN_ORDERS
     risk.settled("cid-1")  # submitted: the OMS's working set (empty here) speaks for it now
     assert isinstance(await risk.decide(order(4)), Approved)
+
+
+async def test_the_rate_check_sees_only_its_window_however_many_orders_came_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A busy day's approvals are not carried into every decision: only the rate window's are."""
+    clock = [NOW]
+    limits = RiskLimits.default_for_demo()  # 10 orders per 2 s window
+    risk = gate(view(), limits)
+    risk._now_ms = lambda: clock[0]
+    seen: list[int] = []
+
+    def check(request: OrderRequest, context: RiskContext, limits: RiskLimits) -> RiskDecision:
+        seen.append(len(context.recent_order_ts))
+        return domain_check(request, context, limits)
+
+    monkeypatch.setattr(risk_gate, "check", check)
+    for n in range(300):
+        clock[0] = NOW + n * 250  # under the limit's pace (5/s): every order is approved
+        decision = await risk.decide(order(n, quantity="0.1"))
+        assert isinstance(decision, Approved), decision
+        risk.settled(f"cid-{n}")
+    assert max(seen) <= limits.order_burst, max(seen)
+    burst = [await risk.decide(order(1000 + n, quantity="0.1")) for n in range(limits.order_burst)]
+    denied = [d for d in burst if isinstance(d, Denied)]
+    assert denied and all(d.reason is DenyReason.ORDER_RATE for d in denied)  # the window still counts
 
 
 async def test_balances_are_cached_and_the_last_good_ones_survive_a_failed_read() -> None:
