@@ -43,7 +43,9 @@ from ._books import wait_books_agree
 from ._gateway import QUANTITIES, Made, describe, feed, rest_price, trading_gateway
 from ._rig import DrillRig, intent, open_rig
 
-pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.drill, pytest.mark.timeout(480)]
+"""Fresh-clone CI runs here took 136-175 s (the pace of 200 passes on a loaded 2-core box): 480 s leaves
+a slower CI machine the same margin the other drills have. Correctness, not time, is what it asserts."""
 
 PASSES = 200
 PERIOD_S = 0.3
