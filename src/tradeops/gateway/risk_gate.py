@@ -9,7 +9,9 @@ concurrent intents never both pass a count or exposure limit that only one of th
 
 On top of the domain checks, an approved order that does not reduce exposure is refused when the
 symbol's view is not good for opening (STALE, REST-fed, or without a quote): issue 4 item 4. Daily
-traded notional and the order-rate window count the approvals of this process since it started.
+traded notional and the order-rate window count the approvals of this process since it started; an
+approval older than the current limits' rate window is dropped, so a limit change that widens the
+window counts only the approvals the narrower one still held.
 """
 
 from __future__ import annotations
