@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -83,15 +83,14 @@ class JournalEntry:
     hash: str
 
     def body(self) -> dict[str, Any]:
-        """Every field but ``hash``: what the hash covers."""
-        fields = asdict(self)
-        del fields["hash"]
-        return fields
+        """Every field but ``hash``: what the hash covers (the payload is this entry's own, not a copy)."""
+        return {name: getattr(self, name) for name in _BODY_FIELDS}
 
     def to_item(self) -> dict[str, Any]:
         """Storage form; the payload is kept as its canonical JSON string so no store reinterprets numbers."""
-        item = asdict(self)
+        item = self.body()
         item["payload"] = canonical_json(self.payload).decode("utf-8")
+        item["hash"] = self.hash
         return item
 
     @classmethod
@@ -115,6 +114,9 @@ class JournalEntry:
             prev_hash=str(item["prev_hash"]),
             hash=str(item["hash"]),
         )
+
+
+_BODY_FIELDS = tuple(f.name for f in fields(JournalEntry) if f.name != "hash")
 
 
 def next_entry(

@@ -199,3 +199,39 @@ def test_datetime_payload_is_hashed_as_utc_iso() -> None:
     )
     assert JournalEntry.from_item(entry.to_item()).payload == {"at": "2024-05-01T00:00:00.000000Z"}
     assert verify_chain([JournalEntry.from_item(entry.to_item())]) is None
+
+
+def test_known_entries_hash_as_they_always_have() -> None:
+    """Golden vectors: archived journals are verified years later, so the canonical form and the chain
+    rule must never drift. These hashes were computed with the journal code of 2026-11-24 (the same
+    before and after ``body()`` stopped deep-copying the payload); a change that alters them breaks the
+    verification of every stored stream (change the code, not the vectors)."""
+    payload = {
+        "order": {
+            "client_order_id": "toen-1",
+            "quantity": Decimal("0.0010"),  # kept as given: 0.0010, not 0.001
+            "price": Decimal("59000.00"),
+            "state": "OPEN",
+            "fills": [{"trade_id": "7", "qty": Decimal("1E-3")}],
+            "reduce_only": False,
+            "note": None,
+        },
+        "at": datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+        "actor_name": "Zoë",  # UTF-8, not escaped
+    }
+    first = next_entry(
+        None, stream="orders", kind="order_state", payload=payload,
+        recorded_at=1_795_000_000_000, actor="gateway", fencing_token=3,
+    )  # fmt: skip
+    second = next_entry(
+        first, stream="orders", kind="intent", payload={"intent_id": "i-1", "quantity": Decimal("2")},
+        recorded_at=1_795_000_000_001, actor="gateway", fencing_token=3,
+    )  # fmt: skip
+    assert first.hash == "25332fb6f846b529f5003b7fd384d67dedb627ab15abc83014f457e2c85a097a"
+    assert second.hash == "6dc6c07947c366530a7eaa2dca1ffc503c293e7b833f2551f7d2694c7093bc52"
+    assert first.to_item()["payload"] == (
+        '{"actor_name":"Zoë","at":"2026-11-24T12:00:00.000000Z","order":{"client_order_id":"toen-1",'
+        '"fills":[{"qty":"0.001","trade_id":"7"}],"note":null,"price":"59000.00","quantity":"0.0010",'
+        '"reduce_only":false,"state":"OPEN"}}'
+    )
+    assert verify_chain([JournalEntry.from_item(e.to_item()) for e in (first, second)]) is None
