@@ -115,22 +115,17 @@ class LocalReader:
         positions = {**net_positions(fills), **stored}
         snapshots = self._balances.for_account(self._account)
         balances: dict[str, Decimal] = defaultdict(Decimal)
-        read_at: dict[str, int] = {}
+        read_at = {snapshot.asset: snapshot.updated_at for snapshot in snapshots}  # one per asset
         for snapshot in snapshots:
-            asset, stamp = snapshot.asset, snapshot.updated_at
-            balances[asset] += snapshot.total
-            read_at[asset] = stamp
+            balances[snapshot.asset] += snapshot.total
+        if snapshots:  # each fill once: moves an asset after its stamp, a new asset after the first one
+            first = min(read_at.values())
             for fill in fills:
-                if fill.ts > stamp:
-                    balances[asset] += balance_delta(fill).get(asset, Decimal(0))
-        if snapshots:  # assets first seen after the snapshot: moved by fills from zero
-            known = {s.asset for s in snapshots}
-            first = min(s.updated_at for s in snapshots)
-            for fill in fills:
-                if fill.ts > first:
-                    for asset, amount in balance_delta(fill).items():
-                        if asset not in known:
-                            balances[asset] += amount
+                if fill.ts <= first:
+                    continue
+                for asset, amount in balance_delta(fill).items():
+                    if fill.ts > read_at.get(asset, first):
+                        balances[asset] += amount
         book = LocalBook(tuple(orders.values()), tuple(fills), positions, dict(balances), read_at)
         return LocalSnapshot(book, bool(snapshots), frozenset(covered))
 
