@@ -22,7 +22,6 @@ cancel-all is done (:mod:`tradeops.gateway.flatten_requests`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -32,7 +31,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Metrics
 
-from tradeops.aio import wait_event
+from tradeops.aio import cancel_and_wait, wait_event
 from tradeops.domain.control import TradingState
 from tradeops.domain.events import ControlChanged
 from tradeops.gateway.clock import wall_ms
@@ -336,11 +335,8 @@ class ControlApplier:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="control-applier")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         await self.flattens.stop()
 
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 from aws_lambda_powertools import Metrics
 
+from tradeops.aio import cancel_and_wait
 from tradeops.domain.control import TradingState
 from tradeops.domain.events import ControlChanged
 from tradeops.observability import MetricUnit, emit_metric, get_logger
@@ -104,12 +105,10 @@ class FlattenRequests:
             return
         due = [r for r, v in self._requests.items() if table is not None and table.version >= v]
         if due:
-            self.task = asyncio.get_running_loop().create_task(self._run(due[0]), name="kill-switch-flatten")
+            run = self._run(self._flatten, due[0])
+            self.task = asyncio.get_running_loop().create_task(run, name="kill-switch-flatten")
 
-    async def _run(self, request_id: str) -> None:
-        flatten = self._flatten
-        if flatten is None:
-            return
+    async def _run(self, flatten: FlattenPositions, request_id: str) -> None:
         attempt = self._tries[request_id] = self._tries.get(request_id, 0) + 1
         flatten_id = request_id if attempt == 1 else f"{request_id}-{attempt}"
         try:
@@ -131,8 +130,5 @@ class FlattenRequests:
 
     async def stop(self) -> None:
         """Cancel a running attempt."""
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        self.task = None
+        task, self.task = self.task, None
+        await cancel_and_wait(task)

@@ -15,7 +15,6 @@ checks run on the loop: they must be cheap reads of in-memory state (is leader, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import re
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tradeops.aio import cancel_and_wait
 from tradeops.observability import get_logger
 
 __all__ = ["CheckResult", "HealthServer", "ReadinessCheck"]
@@ -113,10 +113,7 @@ class HealthServer:
     async def stop(self) -> None:
         """Stop serving (idempotent)."""
         heartbeat, self._heartbeat = self._heartbeat, None
-        if heartbeat is not None:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        await cancel_and_wait(heartbeat)
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()

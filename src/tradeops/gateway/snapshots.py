@@ -19,13 +19,13 @@ realized/unrealized PnL, gross/net exposure); per-symbol exposure stays in the i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
 
 from aws_lambda_powertools import Metrics
 
+from tradeops.aio import cancel_and_wait
 from tradeops.domain.portfolio import MissingPriceError, Portfolio, PortfolioSnapshot
 from tradeops.gateway.clock import wall_ms
 from tradeops.observability import MetricUnit, emit_metric, get_logger
@@ -165,7 +165,4 @@ class SnapshotWriter:
     async def stop(self) -> None:
         """Stop writing (idempotent); a write in flight is cancelled on the loop, its thread finishes."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

@@ -10,10 +10,10 @@ logged and the loop goes on: the record then ages, and readers report the gatewa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol
 
+from tradeops.aio import cancel_and_wait
 from tradeops.gateway.clock import wall_ms
 from tradeops.gateway.health import CheckResult
 from tradeops.gateway.quality import MarketView
@@ -88,10 +88,7 @@ class StatusWriter:
     async def stop(self, *, remove: bool = True) -> None:
         """Stop writing; ``remove`` deletes the record (a clean stop is not a dead gateway)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if remove:
             try:
                 await asyncio.to_thread(self._sink.delete, self.owner)

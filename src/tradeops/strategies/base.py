@@ -20,7 +20,6 @@ and hands each intent to an :data:`IntentSink`: the intake's ``submit_local`` in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 
 from aws_lambda_powertools import Metrics
 
+from tradeops.aio import cancel_and_wait
 from tradeops.aws.events import EventPublisher
 from tradeops.domain.events import TradeIntent
 from tradeops.domain.orders import Fill
@@ -254,7 +254,4 @@ class StrategyRunner:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)

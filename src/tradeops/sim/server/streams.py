@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -14,6 +13,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from tradeops.aio import cancel_and_wait
 from tradeops.sim.server.faults import FaultInjector
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,7 @@ class Outbox:
     async def close(self) -> None:
         """Stop the writer (the socket itself is closed by its handler)."""
         self.closed = True
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
 
 
 class StreamConn:
